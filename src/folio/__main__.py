@@ -1,0 +1,5 @@
+"""Allow ``python -m folio``."""
+
+from folio.cli import main
+
+raise SystemExit(main())

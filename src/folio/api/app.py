@@ -1,0 +1,45 @@
+"""Build the folio-api FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from folio import __version__
+from folio.api.body_limit import BodyLimitMiddleware
+from folio.api.db import create_engine, create_session_factory
+from folio.api.errors import install_error_handlers
+from folio.api.routes import health, projects
+from folio.api.settings import ApiSettings
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """A folio-api app with its own engine; the engine is disposed of at shutdown."""
+    settings = settings or ApiSettings()
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="folio-api",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(projects.router)
+    return app

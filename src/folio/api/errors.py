@@ -1,0 +1,98 @@
+"""One JSON shape for every error: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+# A stable, machine-readable code per status; clients branch on these, not on messages.
+ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An HTTP error with an explicit message and optional structured details."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+        self.details = details
+
+
+def error_content(status_code: int, message: str, details: Any = None) -> dict[str, Any]:
+    """The body of an error response."""
+    code = ERROR_CODES.get(status_code) or HTTPStatus(status_code).phrase.lower().replace(" ", "_")
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_content(status_code, message, details), status_code, headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of failure through the one error shape."""
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled_error)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    if message == phrase:
+        # Starlette's own 404/405 from routing: say what was asked for.
+        message = f"{phrase}: {request.method} {request.url.path}"
+    details = getattr(exc, "details", None)
+    return error_response(exc.status_code, message, details, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(error) for error in exc.errors()]
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(400, "the request body is not valid JSON", problems)
+    return error_response(422, "the request did not validate", problems)
+
+
+async def _unhandled_error(_request: Request, _exc: Exception) -> JSONResponse:
+    # Starlette re-raises after this response, so the server logs the traceback;
+    # the client only ever sees the generic message.
+    return error_response(500, "internal server error")
+
+
+def _describe(error: Any) -> dict[str, Any]:
+    # Pydantic's raw errors carry the input and exception objects; keep only what is JSON-safe.
+    return {
+        "loc": [str(part) for part in error.get("loc", ())],
+        "message": str(error.get("msg", "")),
+        "type": str(error.get("type", "")),
+    }

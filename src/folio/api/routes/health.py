@@ -1,0 +1,41 @@
+"""Liveness and readiness checks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from folio.api.deps import SettingsDep
+from folio.api.errors import ApiError
+
+router = APIRouter(prefix="/api/health", tags=["health"])
+
+
+@router.get("")
+async def liveness() -> dict[str, str]:
+    """The process is up; never touches the database."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "The database did not answer in time"}})
+async def readiness(request: Request, settings: SettingsDep) -> dict[str, str]:
+    """The database answers a trivial query within FOLIO_READY_TIMEOUT_SECONDS."""
+    engine: AsyncEngine = request.app.state.engine
+    timeout = settings.ready_timeout_seconds
+    try:
+        await asyncio.wait_for(_ping(engine), timeout)
+    except TimeoutError:
+        reason = f"the database did not answer within {timeout:g} s"
+        raise ApiError(503, reason, details={"check": "database"}) from None
+    except Exception as error:
+        reason = f"the database is unreachable: {type(error).__name__}"
+        raise ApiError(503, reason, details={"check": "database"}) from None
+    return {"status": "ready"}
+
+
+async def _ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

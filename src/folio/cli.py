@@ -1,0 +1,87 @@
+"""The ``folio`` command: run the services and manage the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from folio.api.settings import ApiSettings
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = ApiSettings()
+    if arguments.command == "api":
+        return _serve_api(settings, arguments.host, arguments.port)
+    if arguments.db_command == "upgrade":
+        asyncio.run(_upgrade(settings))
+        print(f"database is at the latest schema: {_redacted(settings.database_url)}")
+        return 0
+    added = asyncio.run(_seed(settings))
+    print(f"seeded {len(added)} demo project(s): {', '.join(added) or 'all present already'}")
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="folio", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("api", help="serve folio-api (applies migrations first)")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=3001, help="port to bind (default 3001)")
+    db = commands.add_parser("db", help="manage the database named by FOLIO_DATABASE_URL")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")
+    db_commands.add_parser("seed", help="add the demo projects that are missing (idempotent)")
+    return parser
+
+
+def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
+    import uvicorn
+
+    from folio.api import create_app
+
+    asyncio.run(_upgrade(settings))
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
+    # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _upgrade(settings: ApiSettings) -> None:
+    from folio.api.db import create_engine
+    from folio.api.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: ApiSettings) -> list[str]:
+    from folio.api.db import create_engine, create_session_factory
+    from folio.api.seed import seed
+
+    await _upgrade(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await seed(session)
+    finally:
+        await engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""folio.metrics: Prometheus instrumentation for any ASGI app (see issue 3)."""

@@ -1,0 +1,1 @@
+"""folio-web: the server-rendered site (see issue 4)."""
