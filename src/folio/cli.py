@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from folio.api.settings import ApiSettings
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     arguments = parser.parse_args(argv)
@@ -42,7 +43,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
     import uvicorn
 
-    from folio.api import create_app
+    from folio.api.app import create_app
 
     asyncio.run(_upgrade(settings))
     config = uvicorn.Config(

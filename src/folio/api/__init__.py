@@ -1,5 +1,1 @@
-"""folio-api: the JSON API over folio's database."""
-
-from folio.api.app import create_app
-
-__all__ = ["create_app"]
+"""folio-api: the JSON API over folio's database; build it with folio.api.app.create_app."""

@@ -32,6 +32,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=__version__,
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 # A stable, machine-readable code per status; clients branch on these, not on messages.
 ERROR_CODES: dict[int, str] = {
@@ -25,6 +26,8 @@ ERROR_CODES: dict[int, str] = {
     500: "internal_error",
     503: "service_unavailable",
 }
+
+_STANDARD_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(HTTPException):
@@ -72,7 +75,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette's own 404/405 from routing: say what was asked for.
         message = f"{phrase}: {request.method} {request.url.path}"
     details = getattr(exc, "details", None)
-    return error_response(exc.status_code, message, details, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, message, details, headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -87,6 +93,19 @@ async def _unhandled_error(_request: Request, _exc: Exception) -> JSONResponse:
     # Starlette re-raises after this response, so the server logs the traceback;
     # the client only ever sees the generic message.
     return error_response(500, "internal server error")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's Allow names only the first route that matched the path, yet one path
+    # has a route per method; ask the router which methods would fully match instead.
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _STANDARD_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def _describe(error: Any) -> dict[str, Any]:

@@ -1,0 +1,169 @@
+"""`folio` as a real process: database commands, serving HTTP, and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from folio.api.seed import DEMO_PROJECTS
+
+TOKEN = "process-token"
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db",
+        "FOLIO_API_TOKEN": TOKEN,
+    }
+
+
+def _folio(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "folio", *arguments],
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """`folio api` on a free port, waited for until it answers."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "folio", "api", "--port", str(port)],
+        env=_environment(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = Server(process, port)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{running.url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"folio api did not answer: {process.communicate()[0]}")
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    """`folio db upgrade` succeeds on a new database and again on an up-to-date one."""
+    for _ in range(2):
+        result = _folio(tmp_path, "db", "upgrade")
+        assert result.returncode == 0, result.stderr
+        assert "latest schema" in result.stdout
+    assert (tmp_path / "folio.db").exists()
+
+
+def test_db_seed_is_idempotent(tmp_path: Path) -> None:
+    """`folio db seed` adds the demo projects once, then reports nothing to add."""
+    first = _folio(tmp_path, "db", "seed")
+    second = _folio(tmp_path, "db", "seed")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert f"seeded {len(DEMO_PROJECTS)} demo project(s)" in first.stdout
+    assert "seeded 0 demo project(s)" in second.stdout
+
+
+def test_unknown_command_exits_2_with_usage(tmp_path: Path) -> None:
+    """A mistyped command prints usage and exits 2, without a traceback."""
+    result = _folio(tmp_path, "serve")
+    assert result.returncode == 2
+    assert "usage: folio" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_api_serves_http_with_migrations_applied(server: Server) -> None:
+    """`folio api` migrates at start and serves reads and writes over real HTTP."""
+    assert httpx.get(f"{server.url}/api/health/ready").status_code == 200
+    created = httpx.post(
+        f"{server.url}/api/projects",
+        json={"slug": "over-http", "title": "Over HTTP", "published": True},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert created.status_code == 201
+    listed = httpx.get(f"{server.url}/api/projects").json()
+    assert [item["slug"] for item in listed["items"]] == ["over-http"]
+    assert httpx.get(f"{server.url}/api/openapi.json").json()["info"]["title"] == "folio-api"
+
+
+def test_sigterm_finishes_in_flight_requests(server: Server) -> None:
+    """On SIGTERM the server stops accepting, finishes the request in flight, then exits."""
+    body = json.dumps({"slug": "in-flight", "title": "Sent across shutdown"}).encode()
+    head = (
+        f"POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(head + body[:10])
+        time.sleep(0.3)  # let the server parse the head, so the request is in flight
+        server.process.send_signal(signal.SIGTERM)
+        _wait_until_refused(server.port)
+        connection.sendall(body[10:])
+        response = _read_response(connection)
+    assert response.startswith(b"HTTP/1.1 201"), response
+    # uvicorn re-raises the signal once it has shut down cleanly, as a supervisor expects.
+    assert server.process.wait(timeout=15) == -signal.SIGTERM
+    assert "Application shutdown complete" in server.process.communicate()[0]
+
+
+def _wait_until_refused(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.05)
+    pytest.fail("the server still accepted connections 10 s after SIGTERM")
+
+
+def _read_response(connection: socket.socket) -> bytes:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
