@@ -44,14 +44,18 @@ def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
     import uvicorn
 
     from folio.api.app import create_app
+    from folio.metrics import uvicorn_protocol
 
     asyncio.run(_upgrade(settings))
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        # Counts open TCP connections (http_active_connections) where uvicorn sees them.
+        http=uvicorn_protocol(app.state.observability.connections),
     )
     # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
     uvicorn.Server(config).run()

@@ -11,6 +11,7 @@ from folio import __version__
 from folio.api.body_limit import BodyLimitMiddleware
 from folio.api.db import create_engine, create_session_factory
 from folio.api.errors import install_error_handlers
+from folio.api.observability import ApiObservability
 from folio.api.routes import health, projects
 from folio.api.settings import ApiSettings
 
@@ -19,12 +20,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """A folio-api app with its own engine; the engine is disposed of at shutdown."""
     settings = settings or ApiSettings()
     engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+    observability = ApiObservability(settings, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await observability.start(session_factory)
         try:
             yield
         finally:
+            await observability.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -38,9 +43,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
+    app.state.session_factory = session_factory
+    app.state.observability = observability
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Installed after the body limit, so it sits outside it and counts its 413s too.
+    observability.install(app)
     app.include_router(health.router)
     app.include_router(projects.router)
     return app

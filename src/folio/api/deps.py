@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.api.errors import ApiError
+from folio.api.observability import ApiObservability
 from folio.api.settings import ApiSettings
 
 _bearer = HTTPBearer(auto_error=False, description="The value of FOLIO_API_TOKEN")
@@ -23,6 +24,14 @@ def get_settings(request: Request) -> ApiSettings:
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_observability(request: Request) -> ApiObservability:
+    observability: ApiObservability = request.app.state.observability
+    return observability
+
+
+ObservabilityDep = Annotated[ApiObservability, Depends(get_observability)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -39,6 +39,14 @@ async def list_projects(
     return projects, total or 0
 
 
+async def count_by_state(session: AsyncSession) -> dict[str, int]:
+    """How many projects are published and how many are drafts."""
+    rows = await session.execute(
+        select(Project.published, func.count()).group_by(Project.published)
+    )
+    return {("published" if published else "draft"): count for published, count in rows.tuples()}
+
+
 async def get_project(session: AsyncSession, slug: str, *, include_drafts: bool) -> Project | None:
     query = _visible(select(Project).where(Project.slug == slug), include_drafts)
     return await session.scalar(query)

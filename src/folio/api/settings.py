@@ -27,6 +27,11 @@ class ApiSettings(BaseSettings):
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "info"
+    metrics_token: SecretStr | None = None
+    metrics_max_series: int = Field(default=2000, ge=10)
+    metrics_include_self: bool = False
+    metrics_refresh_seconds: float = Field(default=15.0, gt=0)
+    build_commit: str = "unknown"
 
     @field_validator("database_url")
     @classmethod
@@ -36,7 +41,7 @@ class ApiSettings(BaseSettings):
             raise ValueError(f"FOLIO_DATABASE_URL must look like scheme://..., got {url!r}")
         return f"{_ASYNC_DRIVERS.get(scheme, scheme)}://{rest}"
 
-    @field_validator("api_token")
+    @field_validator("api_token", "metrics_token")
     @classmethod
     def _blank_token_means_none(cls, token: SecretStr | None) -> SecretStr | None:
         if token is None or not token.get_secret_value().strip():

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from folio.api import projects_db
-from folio.api.deps import CanSeeDrafts, SessionDep, require_json, require_writer
+from folio.api.deps import (
+    CanSeeDrafts,
+    ObservabilityDep,
+    SessionDep,
+    require_json,
+    require_writer,
+)
 from folio.api.errors import ApiError
 from folio.api.models import Project
 from folio.api.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectUpdate, Tag
@@ -50,12 +56,14 @@ async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDraf
     responses={**ERROR_RESPONSES, 409: {"description": "The slug is taken"}},
 )
 async def create_project(
-    data: ProjectCreate, session: SessionDep, response: Response
+    data: ProjectCreate, session: SessionDep, response: Response, metrics: ObservabilityDep
 ) -> ProjectOut:
     try:
         project = await projects_db.create_project(session, data)
     except projects_db.DuplicateSlugError as error:
         raise ApiError(409, str(error), details={"slug": data.slug}) from None
+    metrics.projects_created.inc()
+    metrics.project_written()
     response.headers["Location"] = f"{router.prefix}/{project.slug}"
     return ProjectOut.model_validate(project)
 
@@ -65,7 +73,9 @@ async def create_project(
     dependencies=JSON_WRITE,
     responses={**ERROR_RESPONSES, 404: {"description": "No such project"}, 409: {}},
 )
-async def update_project(slug: str, data: ProjectUpdate, session: SessionDep) -> ProjectOut:
+async def update_project(
+    slug: str, data: ProjectUpdate, session: SessionDep, metrics: ObservabilityDep
+) -> ProjectOut:
     project = await _find(session, slug, include_drafts=True)
     changes = data.model_dump(mode="json", exclude_unset=True, exclude={"links"})
     if "links" in data.model_fields_set and data.links is not None:
@@ -74,6 +84,7 @@ async def update_project(slug: str, data: ProjectUpdate, session: SessionDep) ->
         project = await projects_db.update_project(session, project, changes)
     except projects_db.DuplicateSlugError as error:
         raise ApiError(409, str(error), details={"slug": error.slug}) from None
+    metrics.project_written()
     return ProjectOut.model_validate(project)
 
 
@@ -83,9 +94,10 @@ async def update_project(slug: str, data: ProjectUpdate, session: SessionDep) ->
     dependencies=WRITE,
     responses={**ERROR_RESPONSES, 404: {"description": "No such project"}},
 )
-async def delete_project(slug: str, session: SessionDep) -> Response:
+async def delete_project(slug: str, session: SessionDep, metrics: ObservabilityDep) -> Response:
     project = await _find(session, slug, include_drafts=True)
     await projects_db.delete_project(session, project)
+    metrics.project_written()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

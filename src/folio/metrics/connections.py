@@ -1,0 +1,69 @@
+"""Open client connections, counted where the server accepts and closes them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from folio.metrics.registry import MetricsRegistry
+
+Peer = tuple[str, int]
+
+
+class ConnectionTracker:
+    """The set of open TCP peers, fed by a server protocol (see ``uvicorn_protocol``).
+
+    Idle keep-alive connections count, because the protocol, not a request, reports them.
+    """
+
+    def __init__(self) -> None:
+        self.open_peers: set[Peer] = set()
+        self.open_count = 0
+
+    def opened(self, peer: Peer | None) -> None:
+        self.open_count += 1
+        if peer is not None:
+            self.open_peers.add(peer)
+
+    def closed(self, peer: Peer | None) -> None:
+        self.open_count -= 1
+        if peer is not None:
+            self.open_peers.discard(peer)
+
+    def is_open(self, client: tuple[str, int] | None) -> bool:
+        # Unknown peers (unix sockets, tests without a server) are assumed open.
+        return client is None or not self.open_count or tuple(client) in self.open_peers
+
+    def export(self, registry: MetricsRegistry) -> None:
+        gauge = registry.gauge(
+            "http_active_connections",
+            "Open client connections, idle keep-alive ones included, as the server sees them.",
+        ).unlabelled()
+        registry.on_collect("http_active_connections", lambda: gauge.set(self.open_count))
+
+
+def uvicorn_protocol(tracker: ConnectionTracker, base: str = "h11") -> type[asyncio.Protocol]:
+    """A uvicorn HTTP protocol class that reports to ``tracker``; pass it as ``http=``."""
+    if base == "httptools":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+
+    class TrackedProtocol(Base):
+        def connection_made(self, transport: Any) -> None:
+            self._folio_peer = _peer(transport)
+            tracker.opened(self._folio_peer)
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            tracker.closed(self._folio_peer)
+            super().connection_lost(exc)
+
+    return TrackedProtocol
+
+
+def _peer(transport: asyncio.BaseTransport) -> Peer | None:
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return (str(peername[0]), int(peername[1]))
+    return None

@@ -1,0 +1,126 @@
+"""Render a registry as Prometheus text 0.0.4 or OpenMetrics 1.0, by concatenation only.
+
+Label text is escaped once when a series is created and each histogram's bucket prefixes
+are built on its first render, so a scrape mostly joins ready-made strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from prometheus_client import generate_latest as generate_text
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from folio.metrics.families import (
+    CounterChild,
+    CounterFamily,
+    Exemplar,
+    GaugeChild,
+    GaugeFamily,
+    HistogramChild,
+    HistogramFamily,
+    escape_label_value,
+)
+from folio.metrics.registry import MetricsRegistry
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def render(registry: MetricsRegistry, *, openmetrics: bool = False) -> bytes:
+    """Every family in ``registry`` plus its bridged collectors, in the chosen format."""
+    registry.run_collect_hooks()
+    lines: list[str] = []
+    for family in list(registry.families.values()):
+        if isinstance(family, HistogramFamily):
+            _histogram(lines, family, openmetrics)
+        else:
+            _scalar(lines, family, openmetrics)
+    body = "\n".join(lines) + "\n" if lines else ""
+    bridged = _bridged(registry, openmetrics)
+    return body.encode() + bridged
+
+
+def format_value(value: float) -> str:
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
+def _header(lines: list[str], name: str, kind: str, documentation: str) -> None:
+    help_text = documentation.replace("\\", "\\\\").replace("\n", "\\n")
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+
+
+def _scalar(lines: list[str], family: CounterFamily | GaugeFamily, openmetrics: bool) -> None:
+    is_counter = isinstance(family, CounterFamily)
+    sample_name = family.name + "_total" if is_counter else family.name
+    header_name = family.name if (openmetrics or not is_counter) else sample_name
+    _header(lines, header_name, family.kind, family.documentation)
+    children: list[CounterChild | GaugeChild] = list(family.samples_children())
+    for child in children:
+        labels = f"{{{child.label_text}}}" if child.label_text else ""
+        line = f"{sample_name}{labels} {format_value(child.value)}"
+        exemplar = getattr(child, "exemplar", None)
+        if openmetrics and exemplar is not None:
+            line += _exemplar_suffix(exemplar)
+        lines.append(line)
+
+
+def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> None:
+    name = family.name
+    _header(lines, name, "histogram", family.documentation)
+    append = lines.append
+    for child in list(family.samples_children()):
+        prefixes = child.bucket_prefixes or _bucket_prefixes(name, child)
+        counts = list(child.bucket_counts)
+        exemplars = child.exemplars if openmetrics else None
+        cumulative = 0
+        for index, (prefix, count) in enumerate(zip(prefixes, counts, strict=True)):
+            cumulative += count
+            if exemplars is not None and exemplars[index] is not None:
+                append(f"{prefix}{cumulative}{_exemplar_suffix(exemplars[index])}")
+            else:
+                append(f"{prefix}{cumulative}")
+        labels = f"{{{child.label_text}}}" if child.label_text else ""
+        append(f"{name}_count{labels} {cumulative}")
+        append(f"{name}_sum{labels} {format_value(child.sum)}")
+
+
+def _bucket_prefixes(name: str, child: HistogramChild) -> tuple[str, ...]:
+    separator = "," if child.label_text else ""
+    bounds = [*map(_le, child.bounds), "+Inf"]
+    prefixes = tuple(
+        f'{name}_bucket{{{child.label_text}{separator}le="{bound}"}} ' for bound in bounds
+    )
+    child.bucket_prefixes = prefixes
+    return prefixes
+
+
+def _le(bound: float) -> str:
+    # OpenMetrics wants canonical floats for le ("1.0", not "1"); text accepts them too.
+    return repr(float(bound))
+
+
+def _exemplar_suffix(exemplar: Exemplar | None) -> str:
+    if exemplar is None:
+        return ""
+    labels = ",".join(
+        f'{key}="{escape_label_value(value)}"' for key, value in exemplar.labels.items()
+    )
+    return f" # {{{labels}}} {format_value(exemplar.value)} {exemplar.timestamp:.3f}"
+
+
+def _bridged(registry: MetricsRegistry, openmetrics: bool) -> bytes:
+    generate: Callable[[object], bytes] = generate_openmetrics if openmetrics else generate_text  # type: ignore[assignment]
+    rendered = generate(registry.bridged)
+    if not openmetrics:
+        return rendered
+    # Our families come first; keep a single # EOF at the very end.
+    return rendered if rendered.endswith(b"# EOF\n") else rendered + b"# EOF\n"

@@ -1,0 +1,164 @@
+"""Plain ASGI middleware that records the http_* metrics for every HTTP request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection
+from typing import Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from folio.metrics.http import OTHER_METHOD, STANDARD_METHODS, HttpMetrics, RouteChildren
+from folio.metrics.routes import RouteResolver, StarletteRouteResolver
+from folio.metrics.tracing import trace_exemplar
+
+logger = logging.getLogger("folio.metrics")
+
+CLIENT_CLOSED_REQUEST = 499
+
+
+class PeerTracker(Protocol):
+    """Knows whether the client connection behind a request is still open."""
+
+    def is_open(self, client: tuple[str, int] | None) -> bool: ...
+
+
+class RequestQueries(Protocol):
+    """Counts what one request does elsewhere (database queries) while it runs."""
+
+    def start(self) -> object: ...
+
+    def finish(self, token: object, endpoint: str) -> None: ...
+
+
+class _Exchange:
+    """What the middleware learns about one request as its messages pass."""
+
+    __slots__ = ("client_gone", "complete", "ended_at", "request_bytes", "response_bytes", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.complete = False
+        self.client_gone = False
+        self.ended_at = 0.0
+
+
+class MetricsMiddleware:
+    """Counts, times and sizes each request under its route template.
+
+    Instrumentation never breaks a request: a failure in any hook is logged, counted in
+    folio_metrics_errors_total, and the request carries on.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        *,
+        resolver: RouteResolver | None = None,
+        exclude: Collection[str] = (),
+        peers: PeerTracker | None = None,
+        queries: RequestQueries | None = None,
+        exemplars: bool = True,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.resolver = resolver or StarletteRouteResolver()
+        self.exclude = frozenset(exclude)
+        self.peers = peers
+        self.queries = queries
+        self.exemplars = exemplars
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
+            endpoint = self.resolver(scope.get("app"), scope["method"], scope["path"])
+            if endpoint in self.exclude:
+                await self.app(scope, receive, send)
+                return
+            children = self.metrics.bind(method, endpoint)
+            children.in_progress.inc()
+            query_token = self.queries.start() if self.queries is not None else None
+        except Exception:
+            self.metrics.registry.record_hook_error("http_middleware")
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange()
+        started_at = time.perf_counter()
+
+        async def receive_counted() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                exchange.request_bytes += len(message.get("body", b""))
+            elif message["type"] == "http.disconnect" and not exchange.complete:
+                exchange.client_gone = True
+            return message
+
+        async def send_observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.status = message["status"]
+            elif message["type"] == "http.response.body":
+                exchange.response_bytes += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    exchange.complete = True
+                    exchange.ended_at = time.perf_counter()
+                    if self.peers is not None and not self.peers.is_open(scope.get("client")):
+                        exchange.client_gone = True
+            try:
+                await send(message)
+            except OSError:
+                exchange.client_gone = True
+                raise
+
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive_counted, send_observed)
+        except asyncio.CancelledError:
+            exchange.client_gone = True
+            raise
+        except BaseException as exception:
+            error = exception
+            raise
+        finally:
+            try:
+                self._record(scope, method, endpoint, children, exchange, started_at, error)
+                if self.queries is not None:
+                    self.queries.finish(query_token, endpoint)
+            except Exception:
+                self.metrics.registry.record_hook_error("http_middleware")
+
+    def _record(
+        self,
+        scope: Scope,
+        method: str,
+        endpoint: str,
+        children: RouteChildren,
+        exchange: _Exchange,
+        started_at: float,
+        error: BaseException | None,
+    ) -> None:
+        children.in_progress.dec()
+        status = _final_status(exchange, error)
+        ended_at = exchange.ended_at or time.perf_counter()
+        exemplar = trace_exemplar(scope) if self.exemplars else None
+        self.metrics.count_request(children, method, endpoint, status).inc(exemplar=exemplar)
+        children.duration.observe(ended_at - started_at, exemplar)
+        children.request_size.observe(exchange.request_bytes)
+        children.response_size.observe(exchange.response_bytes)
+        if status >= 400 or error is not None:
+            self.metrics.record_error(endpoint, status, error)
+
+
+def _final_status(exchange: _Exchange, error: BaseException | None) -> int:
+    if exchange.client_gone:
+        return CLIENT_CLOSED_REQUEST
+    if error is not None or not exchange.status:
+        return 500
+    return exchange.status

@@ -1,0 +1,65 @@
+"""Runtime metrics: process, GC and Python info, event-loop lag, and build info."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import time
+
+from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+
+from folio.metrics.registry import MetricsRegistry
+
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def export_process_metrics(registry: MetricsRegistry) -> None:
+    """process_*, python_gc_* and python_info, from prometheus_client's own collectors."""
+    ProcessCollector(registry=registry.bridged)
+    GCCollector(registry=registry.bridged)
+    PlatformCollector(registry=registry.bridged)
+
+
+def export_build_info(registry: MetricsRegistry, prefix: str, version: str, commit: str) -> None:
+    """``<prefix>_build_info{version,commit,python} 1``: join on it to label by release."""
+    registry.gauge(
+        f"{prefix}_build_info",
+        "Always 1; the labels say which build is running.",
+        ("version", "commit", "python"),
+    ).labels(version, commit, platform.python_version()).set(1)
+
+
+class LoopLagSampler:
+    """Samples how late the event loop wakes a sleeping task: the time it was blocked.
+
+    It is Python's counterpart of prom-client's nodejs_eventloop_lag_seconds.
+    """
+
+    def __init__(self, registry: MetricsRegistry, interval: float = 0.5) -> None:
+        if interval <= 0:
+            raise ValueError(f"the sampling interval must be positive, got {interval}")
+        self.interval = interval
+        self.lag = registry.histogram(
+            "python_asyncio_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a sleeping task.",
+            buckets=LAG_BUCKETS,
+        ).unlabelled()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            asked_at = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
