@@ -19,9 +19,11 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# folio_build_info{commit} shows the checkout that is running.
 run: install
 	$(VENV)/bin/folio db seed
-	exec $(VENV)/bin/folio api
+	FOLIO_BUILD_COMMIT=$${FOLIO_BUILD_COMMIT:-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)} \
+		exec $(VENV)/bin/folio api
 
 lint: install
 	$(VENV)/bin/ruff check src tests

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from folio.api.seed import DEMO_PROJECTS
+from tests.metrics.promtool import check_metrics
 
 TOKEN = "process-token"
 
@@ -167,3 +168,24 @@ def _read_response(connection: socket.socket) -> bytes:
     while chunk := connection.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_live_metrics_pass_promtool(server: Server) -> None:
+    """After real traffic, `promtool check metrics` has nothing to say about /api/metrics."""
+    with httpx.Client(base_url=server.url) as client:
+        client.post(
+            "/api/projects",
+            json={"slug": "linted", "title": "Linted", "published": True},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        for path in ["/api/projects", "/api/projects/linted", "/api/projects/nope", "/x/y"]:
+            client.get(path)
+        client.request("BREW", "/api/projects")
+        text = client.get("/api/metrics").content
+        # The scraping client is still connected, so the server must see at least one.
+        assert b"\nhttp_active_connections " in text
+        assert b"http_active_connections 0\n" not in text
+    result = check_metrics(text)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout + result.stderr == b""
+    assert b'http_requests_total{method="other",endpoint="/api/projects",status="405"} 1' in text

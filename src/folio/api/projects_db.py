@@ -44,7 +44,7 @@ async def count_by_state(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(Project.published, func.count()).group_by(Project.published)
     )
-    return {("published" if published else "draft"): count for published, count in rows.tuples()}
+    return {("published" if published else "draft"): count for published, count in rows}
 
 
 async def get_project(session: AsyncSession, slug: str, *, include_drafts: bool) -> Project | None:

@@ -19,8 +19,10 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self.open_peers: set[Peer] = set()
         self.open_count = 0
+        self.attached = False  # has a server protocol ever reported to this tracker?
 
     def opened(self, peer: Peer | None) -> None:
+        self.attached = True
         self.open_count += 1
         if peer is not None:
             self.open_peers.add(peer)
@@ -31,8 +33,10 @@ class ConnectionTracker:
             self.open_peers.discard(peer)
 
     def is_open(self, client: tuple[str, int] | None) -> bool:
-        # Unknown peers (unix sockets, tests without a server) are assumed open.
-        return client is None or not self.open_count or tuple(client) in self.open_peers
+        # Without a reporting server (or for unix sockets) nothing is known: assume open.
+        if client is None or not self.attached:
+            return True
+        return (str(client[0]), int(client[1])) in self.open_peers
 
     def export(self, registry: MetricsRegistry) -> None:
         gauge = registry.gauge(

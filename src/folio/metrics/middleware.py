@@ -152,7 +152,8 @@ class MetricsMiddleware:
         children.duration.observe(ended_at - started_at, exemplar)
         children.request_size.observe(exchange.request_bytes)
         children.response_size.observe(exchange.response_bytes)
-        if status >= 400 or error is not None:
+        # A client that left is not the app's error, whatever the handler raised as it noticed.
+        if status != CLIENT_CLOSED_REQUEST and (status >= 400 or error is not None):
             self.metrics.record_error(endpoint, status, error)
 
 
