@@ -237,3 +237,22 @@ async def test_traceparent_becomes_an_exemplar(
         registry.families["http_requests"].children[("GET", "/items/{item_id}", "200")].exemplar
         is None
     )
+
+
+async def test_a_failing_hook_after_the_response_is_counted(registry: MetricsRegistry) -> None:
+    """When a hook fails after the app answered, the response is intact and the error counted."""
+
+    class BrokenQueries:
+        def start(self) -> object:
+            return None
+
+        def finish(self, token: object, endpoint: str) -> None:
+            raise RuntimeError("finish bug")
+
+    app = build_app(registry, queries=BrokenQueries())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/ok")
+    assert response.json() == {"status": "ok"}
+    assert registry.hook_errors.labels("http_middleware").value == 1
+    assert requests(registry, "GET", "/ok", 200) == 1

@@ -1,0 +1,33 @@
+"""folio.metrics stands alone: it never imports folio-api or folio-web."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import folio.metrics
+
+PACKAGE = Path(folio.metrics.__file__).parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+def test_metrics_library_does_not_import_the_services() -> None:
+    """No module under folio/metrics imports folio.api or folio.web."""
+    offenders = {
+        f"{path.name}: {module}"
+        for path in PACKAGE.glob("*.py")
+        for module in _imported_modules(path)
+        if module.startswith(("folio.api", "folio.web"))
+    }
+    assert offenders == set()
+    assert len(list(PACKAGE.glob("*.py"))) > 5  # the glob really found the library
