@@ -79,6 +79,6 @@ def test_series_past_the_cap_go_to_one_overflow_series() -> None:
     overflow = family.labels("/another")
     assert overflow.label_values == (OVERFLOW_LABEL_VALUE,)
     assert overflow.value == 7
-    assert registry.series_overflow.labels("hits").value == 8
+    assert registry.series_overflow.labels("hits_total").value == 8
     family.labels("/p0").inc()
-    assert registry.series_overflow.labels("hits").value == 8
+    assert registry.series_overflow.labels("hits_total").value == 8

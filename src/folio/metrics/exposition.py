@@ -59,9 +59,8 @@ def _header(lines: list[str], name: str, kind: str, documentation: str) -> None:
 
 
 def _scalar(lines: list[str], family: CounterFamily | GaugeFamily, openmetrics: bool) -> None:
-    is_counter = isinstance(family, CounterFamily)
-    sample_name = family.name + "_total" if is_counter else family.name
-    header_name = family.name if (openmetrics or not is_counter) else sample_name
+    sample_name = family.sample_name
+    header_name = family.name if openmetrics else sample_name
     _header(lines, header_name, family.kind, family.documentation)
     children: list[CounterChild | GaugeChild] = list(family.samples_children())
     for child in children:

@@ -162,9 +162,14 @@ class Family(Generic[ChildT]):
         if self._overflow is not None:
             yield self._overflow
 
+    @property
+    def sample_name(self) -> str:
+        """The name queries use: counters carry _total on their samples."""
+        return self.name
+
     def _overflowed(self) -> ChildT:
         if self.on_overflow is not None:
-            self.on_overflow(self.name)
+            self.on_overflow(self.sample_name)
         if self._overflow is None:
             overflow_values = (OVERFLOW_LABEL_VALUE,) * len(self.label_names)
             self._overflow = self._new_child(overflow_values)
@@ -181,6 +186,10 @@ class CounterFamily(Family[CounterChild]):
     def family_name(name: str) -> str:
         # The family is named without _total; the sample carries the suffix.
         return name.removesuffix("_total")
+
+    @property
+    def sample_name(self) -> str:
+        return f"{self.name}_total"
 
     def _new_child(self, label_values: tuple[str, ...]) -> CounterChild:
         return CounterChild(label_values, label_text(self.label_names, label_values))
