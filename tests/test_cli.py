@@ -189,3 +189,18 @@ def test_live_metrics_pass_promtool(server: Server) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout + result.stderr == b""
     assert b'http_requests_total{method="other",endpoint="/api/projects",status="405"} 1' in text
+
+
+def test_bad_configuration_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """A malformed FOLIO_ variable exits 2 naming the variable, without a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "folio", "db", "upgrade"],
+        env={**_environment(tmp_path), "FOLIO_MAX_BODY_BYTES": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "FOLIO_MAX_BODY_BYTES" in result.stderr
+    assert "Traceback" not in result.stderr

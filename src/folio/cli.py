@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import sys
 from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
 
@@ -15,7 +20,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = ApiSettings()
+    try:
+        settings = ApiSettings()
+    except ValidationError as error:
+        print(f"folio: invalid configuration:\n{_problems(error)}", file=sys.stderr)
+        return 2
+    try:
+        return _run(arguments, settings)
+    except (OSError, SQLAlchemyError) as error:
+        print(f"folio: the database is not usable: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(arguments: argparse.Namespace, settings: ApiSettings) -> int:
     if arguments.command == "api":
         return _serve_api(settings, arguments.host, arguments.port)
     if arguments.db_command == "upgrade":
@@ -25,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     added = asyncio.run(_seed(settings))
     print(f"seeded {len(added)} demo project(s): {', '.join(added) or 'all present already'}")
     return 0
+
+
+def _problems(error: ValidationError) -> str:
+    return "\n".join(
+        f"  FOLIO_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -53,7 +77,7 @@ def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
         host=host,
         port=port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         # Counts open TCP connections (http_active_connections) where uvicorn sees them.
         http=uvicorn_protocol(app.state.observability.connections),
     )

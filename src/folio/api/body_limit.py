@@ -72,7 +72,7 @@ def _declared_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else -1
+            return int(text) if text.isascii() and text.isdigit() else -1
     return None
 
 
@@ -96,7 +96,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _send_error(
     send: Send, status: int, message: str, details: dict[str, int] | None = None
 ) -> None:
-    payload = json.dumps(error_content(status, message, details)).encode()
+    payload = json.dumps(error_content(status, message, details), separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),

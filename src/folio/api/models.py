@@ -63,6 +63,9 @@ class ProjectTag(Base):
     """One tag of one project; a table of its own so that filtering by tag is portable SQL."""
 
     __tablename__ = "project_tags"
+    # A concurrent DELETE may remove tag rows first (SQLite has no row locks); the UPDATE of
+    # the project row in the same flush then finds it gone and the write ends as a 404.
+    __mapper_args__ = {"confirm_deleted_rows": False}  # noqa: RUF012
 
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True

@@ -6,11 +6,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from folio.api.models import Project, ProjectTag, utc_now
 from folio.api.schemas import ProjectCreate
+
+
+class ProjectGoneError(Exception):
+    """The project was deleted by another request while this one worked on it."""
+
+
+class ConcurrentWriteError(Exception):
+    """Another write to the same rows won a lock race; trying again may succeed."""
 
 
 class DuplicateSlugError(Exception):
@@ -71,6 +80,7 @@ async def update_project(
     session: AsyncSession, project: Project, changes: dict[str, Any]
 ) -> Project:
     """Apply ``changes`` (field name to new value, links already as a dict) in one commit."""
+    await _lock(session, project)
     for field, value in changes.items():
         setattr(project, field, value)
     project.updated_at = utc_now()
@@ -79,8 +89,20 @@ async def update_project(
 
 
 async def delete_project(session: AsyncSession, project: Project) -> None:
+    slug = project.slug
+    await _lock(session, project)
     await session.delete(project)
-    await session.commit()
+    await _commit(session, slug)
+
+
+async def _lock(session: AsyncSession, project: Project) -> None:
+    # Every write locks the project row before its tag rows, so that a PATCH and a DELETE
+    # of the same project take locks in one order and cannot deadlock.
+    locked = await session.scalar(
+        select(Project.id).where(Project.id == project.id).with_for_update()
+    )
+    if locked is None:
+        raise ProjectGoneError(project.slug)
 
 
 def _visible(query: Select[Project], include_drafts: bool) -> Select[Project]:
@@ -94,3 +116,17 @@ async def _commit(session: AsyncSession, slug: str) -> None:
     except IntegrityError as error:
         await session.rollback()
         raise DuplicateSlugError(slug) from error
+    except StaleDataError as error:
+        await session.rollback()
+        raise ProjectGoneError(slug) from error
+    except DBAPIError as error:
+        await session.rollback()
+        if _is_write_conflict(error):
+            raise ConcurrentWriteError(slug) from error
+        raise
+
+
+def _is_write_conflict(error: DBAPIError) -> bool:
+    # PostgreSQL: serialization failure or deadlock; SQLite: the database stayed locked.
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return sqlstate in {"40001", "40P01"} or "database is locked" in str(error.orig)

@@ -19,10 +19,25 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9+#.-]*$"
 MAX_TAGS = 20
 
+_CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) - {"\t", "\n", "\r"}
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL refuses NUL in text and SQLite would store it: refuse control characters
+    # for both, so the backends agree and nothing invisible gets stored.
+    if not _CONTROL_CHARACTERS.isdisjoint(text):
+        raise ValueError("control characters (such as NUL) are not allowed")
+    return text
+
+
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Summary = Annotated[str, StringConstraints(max_length=500)]
-Body = Annotated[str, StringConstraints(max_length=200_000)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
+]
+Summary = Annotated[str, StringConstraints(max_length=500), AfterValidator(_printable)]
+Body = Annotated[str, StringConstraints(max_length=200_000), AfterValidator(_printable)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
 
 

@@ -14,13 +14,17 @@ from folio.api.errors import ApiError
 router = APIRouter(prefix="/api/health", tags=["health"])
 
 
-@router.get("")
+@router.api_route("", methods=["GET", "HEAD"])
 async def liveness() -> dict[str, str]:
     """The process is up; never touches the database."""
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "The database did not answer in time"}})
+@router.api_route(
+    "/ready",
+    methods=["GET", "HEAD"],
+    responses={503: {"description": "The database did not answer in time"}},
+)
 async def readiness(request: Request, settings: SettingsDep) -> dict[str, str]:
     """The database answers a trivial query within FOLIO_READY_TIMEOUT_SECONDS."""
     engine: AsyncEngine = request.app.state.engine

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from folio.api import projects_db
 from folio.api.deps import (
@@ -14,26 +17,68 @@ from folio.api.deps import (
     require_json,
     require_writer,
 )
-from folio.api.errors import ApiError
+from folio.api.errors import ApiError, ErrorResponse
 from folio.api.models import Project
-from folio.api.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectUpdate, Tag
+from folio.api.schemas import (
+    SLUG_PATTERN,
+    ProjectCreate,
+    ProjectOut,
+    ProjectPage,
+    ProjectUpdate,
+    Tag,
+)
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
+ModelT = TypeVar("ModelT", bound=BaseModel)
+MAX_OFFSET = 1_000_000_000
+_SLUG = re.compile(SLUG_PATTERN)
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong bearer token"},
-    403: {"description": "Writes are disabled: no FOLIO_API_TOKEN is configured"},
-}
+
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "The body is not valid JSON",
+        401: "Missing or wrong bearer token",
+        403: "Writes are disabled: no FOLIO_API_TOKEN is configured",
+        404: "No such project",
+        409: "The slug is taken, or a concurrent write won",
+        413: "The body is over FOLIO_MAX_BODY_BYTES",
+        415: "The body is not declared as JSON",
+        422: "A field is missing, malformed or unknown",
+    }
+    return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in statuses}
+
+
+def _json_body(model: type[ModelT]) -> Any:
+    """A dependency that parses the body only after the token and media type passed."""
+
+    async def parse(request: Request) -> ModelT:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**problem, "loc": ("body", *problem["loc"])} for problem in error.errors()]
+            ) from None
+
+    return Depends(parse)
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 WRITE = [Depends(require_writer)]
 JSON_WRITE = [*WRITE, Depends(require_json)]
+CreateBody = Annotated[ProjectCreate, _json_body(ProjectCreate)]
+UpdateBody = Annotated[ProjectUpdate, _json_body(ProjectUpdate)]
 
 
-@router.get("")
+@router.get("", responses=_documented(401, 422))
 async def list_projects(
     session: SessionDep,
     include_drafts: CanSeeDrafts,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     tag: Annotated[Tag | None, Query(description="Only projects with this tag")] = None,
 ) -> ProjectPage:
     """Published projects, newest first; drafts too for a caller with the token."""
@@ -44,7 +89,7 @@ async def list_projects(
     return ProjectPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{slug}", responses={404: {"description": "No such project"}})
+@router.get("/{slug}", responses=_documented(401, 404))
 async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDrafts) -> ProjectOut:
     return ProjectOut.model_validate(await _find(session, slug, include_drafts))
 
@@ -53,10 +98,11 @@ async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDraf
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=JSON_WRITE,
-    responses={**ERROR_RESPONSES, 409: {"description": "The slug is taken"}},
+    responses=_documented(400, 401, 403, 409, 413, 415, 422),
+    openapi_extra=_request_body(ProjectCreate),
 )
 async def create_project(
-    data: ProjectCreate, session: SessionDep, response: Response, metrics: ObservabilityDep
+    data: CreateBody, session: SessionDep, response: Response, metrics: ObservabilityDep
 ) -> ProjectOut:
     try:
         project = await projects_db.create_project(session, data)
@@ -71,10 +117,11 @@ async def create_project(
 @router.patch(
     "/{slug}",
     dependencies=JSON_WRITE,
-    responses={**ERROR_RESPONSES, 404: {"description": "No such project"}, 409: {}},
+    responses=_documented(400, 401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_request_body(ProjectUpdate),
 )
 async def update_project(
-    slug: str, data: ProjectUpdate, session: SessionDep, metrics: ObservabilityDep
+    slug: str, data: UpdateBody, session: SessionDep, metrics: ObservabilityDep
 ) -> ProjectOut:
     project = await _find(session, slug, include_drafts=True)
     changes = data.model_dump(mode="json", exclude_unset=True, exclude={"links"})
@@ -84,6 +131,8 @@ async def update_project(
         project = await projects_db.update_project(session, project, changes)
     except projects_db.DuplicateSlugError as error:
         raise ApiError(409, str(error), details={"slug": error.slug}) from None
+    except (projects_db.ProjectGoneError, projects_db.ConcurrentWriteError) as error:
+        raise _write_lost(slug, error) from None
     metrics.project_written()
     return ProjectOut.model_validate(project)
 
@@ -92,17 +141,31 @@ async def update_project(
     "/{slug}",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=WRITE,
-    responses={**ERROR_RESPONSES, 404: {"description": "No such project"}},
+    responses=_documented(401, 403, 404, 409),
 )
 async def delete_project(slug: str, session: SessionDep, metrics: ObservabilityDep) -> Response:
     project = await _find(session, slug, include_drafts=True)
-    await projects_db.delete_project(session, project)
+    try:
+        await projects_db.delete_project(session, project)
+    except (projects_db.ProjectGoneError, projects_db.ConcurrentWriteError) as error:
+        raise _write_lost(slug, error) from None
     metrics.project_written()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _find(session: SessionDep, slug: str, include_drafts: bool) -> Project:
+    # A slug that cannot exist is not looked up (nor echoed back at any length).
+    if len(slug) > 100 or not _SLUG.match(slug):
+        raise ApiError(404, "no project has that slug; slugs are lowercase words and hyphens")
     project = await projects_db.get_project(session, slug, include_drafts=include_drafts)
     if project is None:
         raise ApiError(404, f"no project with slug {slug!r}", details={"slug": slug})
     return project
+
+
+def _write_lost(slug: str, error: Exception) -> ApiError:
+    if isinstance(error, projects_db.ProjectGoneError):
+        return ApiError(404, f"project {slug!r} was deleted meanwhile", details={"slug": slug})
+    return ApiError(
+        409, "a concurrent write to this project won; try again", details={"slug": slug}
+    )

@@ -1,5 +1,8 @@
 """Create the projects and project_tags tables.
 
+Migrations spell out their column types rather than importing the live models, so that
+a later model change cannot rewrite history.
+
 Revision ID: 0001
 Revises:
 """
@@ -8,8 +11,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from folio.api.models import UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -27,8 +28,8 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("links", sa.JSON(), nullable=False),
         sa.Column("published", sa.Boolean(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_projects_published", "projects", ["published"])
     op.create_index("ix_projects_created_at", "projects", ["created_at"])
