@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
+from folio.web.settings import WebSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,13 +21,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # folio-web's calls are in metrics
     try:
-        settings = ApiSettings()
+        if arguments.command == "web":
+            return _serve_web(WebSettings(), arguments.host, arguments.port)
+        return _run(arguments, ApiSettings())
     except ValidationError as error:
         print(f"folio: invalid configuration:\n{_problems(error)}", file=sys.stderr)
         return 2
-    try:
-        return _run(arguments, settings)
     except (OSError, SQLAlchemyError) as error:
         print(f"folio: the database is not usable: {error}", file=sys.stderr)
         return 1
@@ -57,6 +59,9 @@ def _build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="serve folio-api (applies migrations first)")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=3001, help="port to bind (default 3001)")
+    web = commands.add_parser("web", help="serve folio-web, the site (reads FOLIO_API_URL)")
+    web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
     db = commands.add_parser("db", help="manage the database named by FOLIO_DATABASE_URL")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")
@@ -82,6 +87,25 @@ def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
         http=uvicorn_protocol(app.state.observability.connections),
     )
     # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _serve_web(settings: WebSettings, host: str, port: int) -> int:
+    import uvicorn
+
+    from folio.metrics import uvicorn_protocol
+    from folio.web.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        http=uvicorn_protocol(app.state.observability.connections),
+    )
     uvicorn.Server(config).run()
     return 0
 

@@ -1,0 +1,88 @@
+"""Build the folio-web application: pages, static assets, browser beacons and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from folio import __version__
+from folio.web import pages, rum
+from folio.web.api_client import ApiClient
+from folio.web.assets import StaticAssets
+from folio.web.observability import WebObservability
+from folio.web.settings import WebSettings
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def create_app(
+    settings: WebSettings | None = None, *, api_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """A folio-web app; ``api_transport`` lets tests route its folio-api calls in-process."""
+    settings = settings or WebSettings()
+    observability = WebObservability(settings)
+    api = ApiClient(
+        settings.api_url,
+        observability.registry,
+        timeout=settings.api_timeout_seconds,
+        retries=settings.api_retries,
+        transport=api_transport,
+    )
+    assets = StaticAssets()
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.globals["static_url"] = assets.url
+    renderer = pages.PageRenderer(templates, observability)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        observability.loop_lag.start()
+        try:
+            yield
+        finally:
+            await observability.loop_lag.stop()
+            await api.aclose()
+
+    app = FastAPI(
+        title="folio-web",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.observability = observability
+    app.state.api = api
+    app.include_router(pages.build_router(renderer, api))
+    app.include_router(rum.build_router(settings, observability))
+    app.mount("/static", assets.app(), name="static")
+    _install_error_pages(app, renderer, observability)
+    observability.install(app)
+    return app
+
+
+def _install_error_pages(
+    app: FastAPI, renderer: pages.PageRenderer, observability: WebObservability
+) -> None:
+    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return renderer.error(
+                request, 404, "Page not found", "There is nothing at this address."
+            )
+        return renderer.error(request, exc.status_code, "Something went wrong", str(exc.detail))
+
+    async def server_error(request: Request, _exc: Exception) -> HTMLResponse:
+        # The traceback goes to the server log (Starlette re-raises); the visitor sees a page.
+        observability.client_errors.labels("ssr_error").inc()
+        return renderer.error(request, 500, "Something went wrong", "Please try again in a moment.")
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)

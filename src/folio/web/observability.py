@@ -1,0 +1,64 @@
+"""folio-web's metrics: http_*, page renders, API calls, browser reports and runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from folio import __version__
+from folio.metrics import (
+    ConnectionTracker,
+    HttpMetrics,
+    LoopLagSampler,
+    MetricsEndpoint,
+    MetricsMiddleware,
+    MetricsRegistry,
+    export_build_info,
+    export_process_metrics,
+)
+from folio.web.settings import WebSettings
+
+METRICS_PATH = "/api/metrics"
+SSR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CLIENT_ERROR_TYPES = ("js_error", "unhandled_rejection", "resource_error", "ssr_error")
+
+
+class WebObservability:
+    """Everything folio-web measures, built once per app by ``create_app``."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.registry = MetricsRegistry(default_max_series=settings.metrics_max_series)
+        self.http = HttpMetrics(self.registry, max_series=settings.metrics_max_series)
+        self.connections = ConnectionTracker()
+        self.connections.export(self.registry)
+        export_process_metrics(self.registry)
+        export_build_info(self.registry, "folio_web", __version__, settings.build_commit)
+        self.loop_lag = LoopLagSampler(self.registry)
+        self.page_views = self.registry.counter(
+            "page_views_total", "HTML pages rendered successfully, by route template.", ("route",)
+        )
+        self.ssr_duration = self.registry.histogram(
+            "ssr_duration_seconds",
+            "Time to render a page on the server, its folio-api calls included.",
+            ("route",),
+            buckets=SSR_BUCKETS,
+        )
+        self.client_errors = self.registry.counter(
+            "client_errors_total",
+            "Errors reported by browsers, and server-side render failures (ssr_error).",
+            ("type",),
+            max_series=len(CLIENT_ERROR_TYPES),
+        )
+        for error_type in CLIENT_ERROR_TYPES:
+            self.client_errors.labels(error_type)  # every type shows, at 0, from the start
+
+    def install(self, app: FastAPI) -> None:
+        token = self.settings.metrics_token
+        endpoint = MetricsEndpoint(self.registry, token=token.get_secret_value() if token else None)
+        app.router.routes.append(
+            Route(METRICS_PATH, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+        )
+        app.add_middleware(
+            MetricsMiddleware, metrics=self.http, exclude=(METRICS_PATH,), peers=self.connections
+        )

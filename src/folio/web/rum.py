@@ -1,0 +1,169 @@
+"""POST /api/rum: browser beacons, rate-limited, origin-checked, size-capped and counted."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from folio.metrics import UNMATCHED, MetricsRegistry, StarletteRouteResolver
+from folio.metrics.families import CounterFamily
+from folio.web.beacons import ASSET_TYPES, VITALS, Beacon, InvalidBeacon, parse_beacon
+from folio.web.observability import WebObservability
+from folio.web.settings import WebSettings
+
+MAX_BEACON_BYTES = 64 * 1024
+MAX_TRACKED_CLIENTS = 10_000
+RESULTS = (
+    "accepted",
+    "rate_limited",
+    "bad_origin",
+    "unsupported_media_type",
+    "too_large",
+    "invalid_json",
+    "invalid_payload",
+)
+# Bucket edges sit on web-vitals' good and poor thresholds, so "share of good" is a ratio.
+VITAL_BUCKETS = {
+    "LCP": (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0, 20.0),
+    "INP": (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
+    "CLS": (0.01, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0),
+    "FCP": (0.5, 1.0, 1.8, 2.5, 3.0, 4.0, 6.0, 10.0),
+    "TTFB": (0.1, 0.2, 0.4, 0.8, 1.2, 1.8, 3.0, 6.0),
+}
+ASSET_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PAGE_ROUTES = frozenset({"/", "/about", "/projects", "/projects/{slug}"})
+
+
+class RateLimiter:
+    """A token bucket per client: ``burst`` at once, refilled at ``per_minute``."""
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens, then = self._buckets.pop(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if len(self._buckets) >= MAX_TRACKED_CLIENTS:
+            del self._buckets[next(iter(self._buckets))]  # forget the least recently seen
+        allowed = tokens >= 1.0
+        self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+
+class RumMetrics:
+    """The web_vitals_*, static asset and beacon families, all label values fixed."""
+
+    def __init__(self, registry: MetricsRegistry, client_errors: CounterFamily) -> None:
+        routes = len(PAGE_ROUTES) + 1
+        self.vitals = {
+            name: registry.histogram(
+                f"web_vitals_{name.lower()}" + ("" if name == "CLS" else "_seconds"),
+                f"{name} reported by browsers, by page route template.",
+                ("route",),
+                buckets=VITAL_BUCKETS[name],
+                max_series=routes,
+            )
+            for name in VITALS
+        }
+        self.assets = registry.histogram(
+            "static_asset_load_duration_seconds",
+            "Load time of same-origin static assets, from the browser's Resource Timing.",
+            ("type",),
+            buckets=ASSET_BUCKETS,
+            max_series=len(ASSET_TYPES),
+        )
+        self.beacons = registry.counter(
+            "rum_beacons_total",
+            "Browser beacons received, by result.",
+            ("result",),
+            max_series=len(RESULTS),
+        )
+        self.dropped = registry.counter(
+            "rum_values_dropped_total", "Beacon items dropped as unknown or implausible."
+        ).unlabelled()
+        self.client_errors = client_errors
+        for result in RESULTS:
+            self.beacons.labels(result)
+
+    def record(self, route: str, beacon: Beacon) -> None:
+        for name, value in beacon.vitals:
+            self.vitals[name].labels(route).observe(value)
+        for asset_type, seconds in beacon.assets:
+            self.assets.labels(asset_type).observe(seconds)
+        for error_type in beacon.errors:
+            self.client_errors.labels(error_type).inc()
+        if beacon.dropped:
+            self.dropped.inc(beacon.dropped)
+
+
+def build_router(settings: WebSettings, observability: WebObservability) -> APIRouter:
+    router = APIRouter()
+    metrics = RumMetrics(observability.registry, observability.client_errors)
+    limiter = RateLimiter(settings.rum_rate_per_minute, settings.rum_burst)
+    resolver = StarletteRouteResolver()
+
+    def refuse(result: str, status: int, message: str) -> Response:
+        metrics.beacons.labels(result).inc()
+        body = {"error": {"code": result, "message": message, "details": None}}
+        headers = {"Retry-After": "60"} if status == 429 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @router.post("/api/rum", include_in_schema=False)
+    async def receive_beacon(request: Request) -> Response:
+        if not limiter.allow(_client_address(request, settings)):
+            return refuse("rate_limited", 429, "too many beacons from this client")
+        if request.headers.get("origin") not in _site_origins(request, settings):
+            return refuse("bad_origin", 403, "beacons are accepted from this site only")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in ("text/plain", "application/json"):
+            return refuse("unsupported_media_type", 415, "send text/plain or application/json")
+        body = await _read_capped(request)
+        if body is None:
+            return refuse("too_large", 413, f"beacons are capped at {MAX_BEACON_BYTES} bytes")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return refuse("invalid_json", 400, "the body is not JSON")
+        try:
+            beacon = parse_beacon(payload)
+        except InvalidBeacon as error:
+            return refuse("invalid_payload", 400, str(error))
+        route = resolver(request.app, "GET", beacon.page.split("?", 1)[0])
+        metrics.record(route if route in PAGE_ROUTES else UNMATCHED, beacon)
+        metrics.beacons.labels("accepted").inc()
+        return Response(status_code=204)
+
+    return router
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BEACON_BYTES:
+        return None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > MAX_BEACON_BYTES:
+            return None
+    return bytes(chunks)
+
+
+def _client_address(request: Request, settings: WebSettings) -> str:
+    forwarded = request.headers.get("x-forwarded-for")
+    if settings.trust_forwarded_for and forwarded:
+        # The last hop was added by our own proxy; earlier ones are the client's to forge.
+        return forwarded.split(",")[-1].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def _site_origins(request: Request, settings: WebSettings) -> list[str]:
+    if settings.site_origins:
+        return settings.site_origins
+    host = request.headers.get("host", "")
+    return [f"{request.url.scheme}://{host}"] if host else []

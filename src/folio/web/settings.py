@@ -1,0 +1,31 @@
+"""Settings for folio-web, read from FOLIO_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    """Every knob of folio-web; the README's configuration table lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore")
+
+    api_url: str = "http://127.0.0.1:3001"
+    api_timeout_seconds: float = Field(default=2.0, gt=0)
+    api_retries: int = Field(default=1, ge=0, le=5)
+    site_origins: list[str] = []
+    rum_rate_per_minute: int = Field(default=60, ge=1)
+    rum_burst: int = Field(default=20, ge=1)
+    trust_forwarded_for: bool = False
+    metrics_token: SecretStr | None = None
+    metrics_max_series: int = Field(default=2000, ge=10)
+    build_commit: str = "unknown"
+    log_level: str = "info"
+
+    @field_validator("api_url")
+    @classmethod
+    def _strip_slash(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"FOLIO_API_URL must be an http(s) URL, got {url!r}")
+        return url.rstrip("/")
