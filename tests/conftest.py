@@ -38,24 +38,14 @@ def _postgres_admin_url() -> str:
     pytest.skip(reason)
 
 
-async def _create_database(admin_url: str, name: str) -> None:
+async def _as_admin(admin_url: str, statement: str) -> None:
+    """Run one statement outside a transaction, as CREATE/DROP DATABASE require."""
     engine = create_async_engine(
         ApiSettings(database_url=admin_url).database_url, isolation_level="AUTOCOMMIT"
     )
     try:
         async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    engine = create_async_engine(
-        ApiSettings(database_url=admin_url).database_url, isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(statement))
     finally:
         await engine.dispose()
 
@@ -72,7 +62,7 @@ def _postgres_database() -> Iterator[str]:
     admin_url = _postgres_admin_url()
     name = f"folio_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_create_database(admin_url, name))
+        asyncio.run(_as_admin(admin_url, f'CREATE DATABASE "{name}"'))
     except Exception as error:
         message = f"cannot create a database on {POSTGRES_URL_VARIABLE}: {error}"
         if IN_CI:
@@ -84,7 +74,7 @@ def _postgres_database() -> Iterator[str]:
         asyncio.run(_migrate(database_url))
         yield database_url
     finally:
-        asyncio.run(_drop_database(admin_url, name))
+        asyncio.run(_as_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(

@@ -8,12 +8,16 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
 from folio.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,42 +74,34 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
-    import uvicorn
-
     from folio.api.app import create_app
-    from folio.metrics import uvicorn_protocol
 
     asyncio.run(_upgrade(settings))
-    app = create_app(settings)
+    grace = math.ceil(settings.shutdown_grace_seconds)
+    return _serve(create_app(settings), host, port, settings.log_level, grace)
+
+
+def _serve_web(settings: WebSettings, host: str, port: int) -> int:
+    from folio.web.app import create_app
+
+    return _serve(create_app(settings), host, port, settings.log_level, grace=10)
+
+
+def _serve(app: FastAPI, host: str, port: int, log_level: str, grace: int) -> int:
+    import uvicorn
+
+    from folio.metrics import uvicorn_protocol
+
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+        log_level=log_level,
+        timeout_graceful_shutdown=grace,
         # Counts open TCP connections (http_active_connections) where uvicorn sees them.
         http=uvicorn_protocol(app.state.observability.connections),
     )
     # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
-    uvicorn.Server(config).run()
-    return 0
-
-
-def _serve_web(settings: WebSettings, host: str, port: int) -> int:
-    import uvicorn
-
-    from folio.metrics import uvicorn_protocol
-    from folio.web.app import create_app
-
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-        http=uvicorn_protocol(app.state.observability.connections),
-    )
     uvicorn.Server(config).run()
     return 0
 

@@ -48,7 +48,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Installed after the body limit, so it sits outside it and counts its 413s too.
-    observability.install(app)
+    observability.install_on(app)
     app.include_router(health.router)
     app.include_router(projects.router)
     return app

@@ -4,45 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.routing import Route
 
 from folio import __version__
 from folio.api import projects_db
 from folio.api.settings import ApiSettings
-from folio.metrics import (
-    ConnectionTracker,
-    DatabaseMetrics,
-    HttpMetrics,
-    LoopLagSampler,
-    MetricsEndpoint,
-    MetricsMiddleware,
-    MetricsRegistry,
-    export_build_info,
-    export_process_metrics,
-)
+from folio.metrics import DatabaseMetrics, ServiceMetrics
 
 METRICS_PATH = "/api/metrics"
-logger = logging.getLogger("folio.api")
 
 
-class ApiObservability:
+class ApiObservability(ServiceMetrics):
     """Everything folio-api measures, built once per app by ``create_app``."""
 
     def __init__(self, settings: ApiSettings, engine: AsyncEngine) -> None:
+        super().__init__(
+            service="folio",
+            version=__version__,
+            commit=settings.build_commit,
+            max_series=settings.metrics_max_series,
+        )
         self.settings = settings
-        self.registry = MetricsRegistry(default_max_series=settings.metrics_max_series)
-        self.http = HttpMetrics(self.registry, max_series=settings.metrics_max_series)
-        self.connections = ConnectionTracker()
-        self.connections.export(self.registry)
         self.database = DatabaseMetrics(self.registry)
         self.database.instrument(engine)
-        export_process_metrics(self.registry)
-        self.loop_lag = LoopLagSampler(self.registry)
-        export_build_info(self.registry, "folio", __version__, settings.build_commit)
         self.projects_created = self.registry.counter(
             "folio_projects_created_total", "Projects created through the API."
         ).unlabelled()
@@ -54,18 +40,13 @@ class ApiObservability:
         self._refresh_now = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
 
-    def install(self, app: FastAPI) -> None:
+    def install_on(self, app: FastAPI) -> None:
         token = self.settings.metrics_token
-        endpoint = MetricsEndpoint(self.registry, token=token.get_secret_value() if token else None)
-        # A plain Starlette route: the endpoint is an ASGI app, not a FastAPI handler.
-        app.router.routes.append(
-            Route(METRICS_PATH, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
-        )
-        app.add_middleware(
-            MetricsMiddleware,
-            metrics=self.http,
-            exclude=() if self.settings.metrics_include_self else (METRICS_PATH,),
-            peers=self.connections,
+        self.install(
+            app,
+            path=METRICS_PATH,
+            token=token.get_secret_value() if token else None,
+            include_self=self.settings.metrics_include_self,
             queries=self.database,
         )
 

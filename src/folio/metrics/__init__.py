@@ -15,6 +15,7 @@ from folio.metrics.middleware import MetricsMiddleware
 from folio.metrics.registry import MetricsRegistry
 from folio.metrics.routes import UNMATCHED, StarletteRouteResolver
 from folio.metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
+from folio.metrics.service import ServiceMetrics
 
 __all__ = [
     "OVERFLOW_LABEL_VALUE",
@@ -26,6 +27,7 @@ __all__ = [
     "MetricsEndpoint",
     "MetricsMiddleware",
     "MetricsRegistry",
+    "ServiceMetrics",
     "StarletteRouteResolver",
     "export_build_info",
     "export_process_metrics",

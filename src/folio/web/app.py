@@ -64,7 +64,7 @@ def create_app(
     app.include_router(rum.build_router(settings, observability))
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
-    observability.install(app)
+    observability.install_on(app)
     return app
 
 

@@ -1,21 +1,11 @@
-"""folio-web's metrics: http_*, page renders, API calls, browser reports and runtime."""
+"""folio-web's metrics: http_*, page renders, browser reports and runtime."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.routing import Route
 
 from folio import __version__
-from folio.metrics import (
-    ConnectionTracker,
-    HttpMetrics,
-    LoopLagSampler,
-    MetricsEndpoint,
-    MetricsMiddleware,
-    MetricsRegistry,
-    export_build_info,
-    export_process_metrics,
-)
+from folio.metrics import ServiceMetrics
 from folio.web.settings import WebSettings
 
 METRICS_PATH = "/api/metrics"
@@ -23,18 +13,17 @@ SSR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CLIENT_ERROR_TYPES = ("js_error", "unhandled_rejection", "resource_error", "ssr_error")
 
 
-class WebObservability:
+class WebObservability(ServiceMetrics):
     """Everything folio-web measures, built once per app by ``create_app``."""
 
     def __init__(self, settings: WebSettings) -> None:
+        super().__init__(
+            service="folio_web",
+            version=__version__,
+            commit=settings.build_commit,
+            max_series=settings.metrics_max_series,
+        )
         self.settings = settings
-        self.registry = MetricsRegistry(default_max_series=settings.metrics_max_series)
-        self.http = HttpMetrics(self.registry, max_series=settings.metrics_max_series)
-        self.connections = ConnectionTracker()
-        self.connections.export(self.registry)
-        export_process_metrics(self.registry)
-        export_build_info(self.registry, "folio_web", __version__, settings.build_commit)
-        self.loop_lag = LoopLagSampler(self.registry)
         self.page_views = self.registry.counter(
             "page_views_total", "HTML pages rendered successfully, by route template.", ("route",)
         )
@@ -53,12 +42,6 @@ class WebObservability:
         for error_type in CLIENT_ERROR_TYPES:
             self.client_errors.labels(error_type)  # every type shows, at 0, from the start
 
-    def install(self, app: FastAPI) -> None:
+    def install_on(self, app: FastAPI) -> None:
         token = self.settings.metrics_token
-        endpoint = MetricsEndpoint(self.registry, token=token.get_secret_value() if token else None)
-        app.router.routes.append(
-            Route(METRICS_PATH, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
-        )
-        app.add_middleware(
-            MetricsMiddleware, metrics=self.http, exclude=(METRICS_PATH,), peers=self.connections
-        )
+        self.install(app, path=METRICS_PATH, token=token.get_secret_value() if token else None)

@@ -1,0 +1,49 @@
+"""The metrics every service has, built and installed in one place."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from folio.metrics.connections import ConnectionTracker
+from folio.metrics.endpoint import MetricsEndpoint
+from folio.metrics.http import HttpMetrics
+from folio.metrics.middleware import MetricsMiddleware, RequestQueries
+from folio.metrics.registry import MetricsRegistry
+from folio.metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
+
+
+class ServiceMetrics:
+    """A registry with http_*, open connections, process and GC, loop lag and build info."""
+
+    def __init__(self, *, service: str, version: str, commit: str, max_series: int) -> None:
+        self.registry = MetricsRegistry(default_max_series=max_series)
+        self.http = HttpMetrics(self.registry, max_series=max_series)
+        self.connections = ConnectionTracker()
+        self.connections.export(self.registry)
+        export_process_metrics(self.registry)
+        export_build_info(self.registry, service, version, commit)
+        self.loop_lag = LoopLagSampler(self.registry)
+
+    def install(
+        self,
+        app: Starlette,
+        *,
+        path: str = "/metrics",
+        token: str | None = None,
+        include_self: bool = False,
+        queries: RequestQueries | None = None,
+    ) -> None:
+        """Serve the registry at ``path`` and wrap ``app`` in the HTTP middleware."""
+        endpoint = MetricsEndpoint(self.registry, token=token)
+        # A plain Starlette route: the endpoint is an ASGI app, not a FastAPI handler.
+        app.router.routes.append(
+            Route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+        )
+        app.add_middleware(
+            MetricsMiddleware,
+            metrics=self.http,
+            exclude=() if include_self else (path,),
+            peers=self.connections,
+            queries=queries,
+        )
