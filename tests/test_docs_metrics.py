@@ -1,32 +1,61 @@
-"""docs/metrics.md against the live /api/metrics: the same families, and PromQL that parses."""
+"""docs/metrics.md against each service's live /api/metrics, and PromQL that parses.
+
+The doc has three parts: families served by both services, folio-api's own and folio-web's
+own. For each service, the shared part plus its own part must be exactly what it serves.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from folio.web.app import create_app as create_web_app
+from folio.web.settings import WebSettings
 from tests.factories import project_payload
 from tests.metrics.promtool import promtool
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
-FAMILIES_SECTION = "Metric families"
-EXAMPLES_SECTION = "Example queries"
-# A table row whose first cell is a backticked metric name: | `name` | ... |
-ROW = re.compile(r"^\|\s*`(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|(?P<rest>.*)\|\s*$")
+SHARED = "Served by both"
+PARTS = {"folio-api": "folio-api (:3001)", "folio-web": "folio-web (:3000)"}
+FAMILY_HEADER = ["name", "type", "labels", "unit", "meaning"]
+BUCKET_HEADER = ["histogram", "buckets (upper bounds)"]
+EXAMPLE_HEADER = ["metric", "PromQL"]
+NAME = re.compile(r"`([a-zA-Z_:][a-zA-Z0-9_:]*)`")
 QUERY = re.compile(r"^`(?P<query>[^`]+)`$")
+# A one-bucket selector in a query, e.g. web_vitals_lcp_seconds_bucket{le="2.5"}.
+BUCKET_SELECTOR = re.compile(r"(?P<family>[a-zA-Z_:][a-zA-Z0-9_:]*)_bucket\{(?P<matchers>[^}]*)\}")
+LE_MATCHER = re.compile(r'\ble\s*=\s*"(?P<le>[^"]*)"')
 FORMATS = {
     "text": "text/plain; version=0.0.4",
     "openmetrics": "application/openmetrics-text; version=1.0.0",
 }
+SITE = "http://folio.test"
+BEACON = {
+    "page": "/",
+    "vitals": [
+        {"name": "LCP", "value": 1200},
+        {"name": "INP", "value": 80},
+        {"name": "CLS", "value": 0.02},
+        {"name": "FCP", "value": 900},
+        {"name": "TTFB", "value": 150},
+    ],
+    "resources": [{"type": "script", "duration": 20}],
+    "errors": [{"type": "js_error"}],
+}
+
+
+# --- The doc ------------------------------------------------------------------------
 
 
 def _section(title: str) -> list[str]:
@@ -40,94 +69,254 @@ def _section(title: str) -> list[str]:
     return lines[start:end]
 
 
-def _rows(title: str) -> list[tuple[str, list[str]]]:
-    """(metric name, the other cells) for each metric row of the tables in a section."""
-    rows = []
+def _cells(line: str) -> list[str]:
+    """A Markdown table row's cells; ``\\|`` is a literal ``|`` inside a cell."""
+    inner = line.strip().removeprefix("|").removesuffix("|")
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+def _rows(title: str, header: list[str]) -> list[list[str]]:
+    """The body rows of every table in a section whose header row is ``header``."""
+    rows: list[list[str]] = []
+    current: list[list[str]] | None = None
     for line in _section(title):
-        match = ROW.match(line.strip())
-        if match:
-            cells = [cell.strip() for cell in match["rest"].split("|")]
-            rows.append((match["name"], cells))
+        if not line.strip().startswith("|"):
+            current = None
+            continue
+        cells = _cells(line)
+        if current is None:  # a table's first row is its header
+            current = rows if cells == header else []
+        elif not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
+            current.append(cells)
     return rows
 
 
-def _documented_types() -> dict[str, str]:
-    """Each family the doc's tables list, by text-format name, with its documented type."""
-    rows = _rows(FAMILIES_SECTION)
-    names = [name for name, _ in rows]
+def _name(cell: str) -> str:
+    match = NAME.fullmatch(cell)
+    assert match, f"not one backticked metric name: {cell!r}"
+    return match[1]
+
+
+def _families(title: str) -> dict[str, str]:
+    """Each family a part's tables list, by text-format name, with its documented type."""
+    rows = _rows(title, FAMILY_HEADER)
+    assert all(len(cells) == len(FAMILY_HEADER) for cells in rows), (
+        f"a family row in '{title}' does not have {len(FAMILY_HEADER)} cells"
+    )
+    names = [_name(cells[0]) for cells in rows]
     duplicates = sorted({name for name in names if names.count(name) > 1})
-    assert not duplicates, f"listed more than once in docs/metrics.md: {duplicates}"
-    assert all(len(cells) == 4 for _, cells in rows), "each family row has 5 columns"
-    return {name: cells[0] for name, cells in rows}
+    assert not duplicates, f"listed more than once in '{title}': {duplicates}"
+    return {_name(cells[0]): cells[1] for cells in rows}
 
 
-def _examples() -> list[tuple[str, str]]:
-    """(metric, PromQL) for each row of the doc's example table."""
+def _documented_types(service: str) -> dict[str, str]:
+    """The families the doc assigns to ``service``: the shared part and its own part."""
+    shared, own = _families(SHARED), _families(PARTS[service])
+    both = sorted(set(shared) & set(own))
+    assert not both, f"listed under '{SHARED}' and under '{PARTS[service]}': {both}"
+    return shared | own
+
+
+def _documented_buckets(service: str) -> dict[str, list[float]]:
+    """Each histogram's documented bucket bounds (without +Inf), for ``service``."""
+    buckets: dict[str, list[float]] = {}
+    for title in (SHARED, PARTS[service]):
+        for cells in _rows(title, BUCKET_HEADER):
+            assert len(cells) == len(BUCKET_HEADER), f"a bucket row has 2 cells: {cells}"
+            names = NAME.findall(cells[0])
+            assert names, f"a bucket row names no histogram: {cells}"
+            bounds = [float(bound) for bound in cells[1].split("(")[0].split(",")]
+            for name in names:
+                assert name not in buckets, f"buckets of {name} listed more than once"
+                buckets[name] = bounds
+    return buckets
+
+
+def _examples(title: str) -> list[tuple[str, str]]:
+    """(metric, PromQL) for each row of a part's one-example-per-family tables."""
     examples = []
-    for name, cells in _rows(EXAMPLES_SECTION):
-        match = QUERY.match(cells[0]) if len(cells) == 1 else None
-        assert match, f"the example for {name} is not one backticked query: {cells}"
-        examples.append((name, match["query"]))
+    for cells in _rows(title, EXAMPLE_HEADER):
+        match = QUERY.match(cells[1]) if len(cells) == len(EXAMPLE_HEADER) else None
+        assert match, f"the example for {cells[0]} is not one backticked query: {cells}"
+        examples.append((_name(cells[0]), match["query"]))
     return examples
 
 
-async def _served_types(
+def _all_queries() -> list[str]:
+    """Every PromQL query in the doc: the last cell of each table whose header ends in PromQL."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    queries: list[str] = []
+    in_query_table = False
+    header = True
+    for line in lines:
+        if not line.strip().startswith("|"):
+            header = True
+            continue
+        cells = _cells(line)
+        if header:
+            in_query_table, header = cells[-1] == "PromQL", False
+        elif in_query_table and not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
+            match = QUERY.match(cells[-1])
+            assert match, f"not one backticked query: {cells}"
+            queries.append(match["query"])
+    return queries
+
+
+# --- The live endpoints ---------------------------------------------------------------
+
+
+@dataclass
+class Scrape:
+    """What one service's /api/metrics served in one format."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    # Each histogram's bucket bounds as the endpoint spells them, +Inf left out.
+    bounds: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def _scrape(client: httpx.AsyncClient) -> dict[str, Scrape]:
+    scrapes = {}
+    for name, accept in FORMATS.items():
+        response = await client.get("/api/metrics", headers={"Accept": accept})
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith(accept.split(";")[0])
+        parse = parse_openmetrics if name == "openmetrics" else parse_text
+        scrape = Scrape()
+        for family in parse(response.text):
+            # Both parsers name a counter family without _total; its samples carry it.
+            served_name = family.name + ("_total" if family.type == "counter" else "")
+            scrape.types[served_name] = family.type
+            if family.type == "histogram":
+                scrape.bounds[family.name] = {
+                    sample.labels["le"]
+                    for sample in family.samples
+                    if sample.name == f"{family.name}_bucket" and sample.labels["le"] != "+Inf"
+                }
+        scrapes[name] = scrape
+    return scrapes
+
+
+async def _scrape_api(
     app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
-) -> dict[str, dict[str, str]]:
-    """After some traffic, each family /api/metrics serves in each format, with its type."""
-    served: dict[str, dict[str, str]] = {}
+) -> dict[str, Scrape]:
+    """folio-api's /api/metrics in each format, after some traffic."""
     async with app.router.lifespan_context(app):
         assert (await client.get("/api/projects")).status_code == 200
         assert (await client.get("/api/projects/no-such-project")).status_code == 404
         assert (await client.get("/no/such/path")).status_code == 404
         created = await client.post("/api/projects", json=project_payload("docs"), headers=auth)
         assert created.status_code == 201, created.text
-        for name, accept in FORMATS.items():
-            response = await client.get("/api/metrics", headers={"Accept": accept})
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith(accept.split(";")[0])
-            parse = parse_openmetrics if name == "openmetrics" else parse_text
-            # Both parsers name a counter family without _total; its samples carry it.
-            served[name] = {
-                family.name + ("_total" if family.type == "counter" else ""): family.type
-                for family in parse(response.text)
-            }
-    return served
+        return await _scrape(client)
+
+
+async def _scrape_web(api: FastAPI) -> dict[str, Scrape]:
+    """folio-web's /api/metrics in each format, after pages and a beacon; its API is ``api``."""
+    web = create_web_app(WebSettings(), api_transport=httpx.ASGITransport(app=api))
+    transport = httpx.ASGITransport(app=web)
+    try:
+        async with (
+            web.router.lifespan_context(web),
+            httpx.AsyncClient(transport=transport, base_url=SITE) as site,
+        ):
+            assert (await site.get("/")).status_code == 200
+            assert (await site.get("/projects/no-such-project")).status_code == 404
+            beacon = await site.post(
+                "/api/rum",
+                content=json.dumps(BEACON),
+                headers={"Origin": SITE, "Content-Type": "text/plain"},
+            )
+            assert beacon.status_code == 204, beacon.text
+            return await _scrape(site)
+    finally:
+        await web.state.api.aclose()
+
+
+@pytest.fixture(params=sorted(PARTS))
+async def served(
+    request: pytest.FixtureRequest, app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
+) -> tuple[str, dict[str, Scrape]]:
+    """(service, what its /api/metrics served in each format), for each service."""
+    service: str = request.param
+    if service == "folio-api":
+        return service, await _scrape_api(app, client, auth)
+    return service, await _scrape_web(app)
+
+
+# --- The tests ------------------------------------------------------------------------
 
 
 async def test_doc_lists_exactly_the_served_families(
-    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
+    served: tuple[str, dict[str, Scrape]],
 ) -> None:
-    """Every family /api/metrics serves is in the doc's tables, and nothing else is."""
-    documented = set(_documented_types())
-    for name, families in (await _served_types(app, client, auth)).items():
-        served = set(families)
-        missing, extra = sorted(served - documented), sorted(documented - served)
-        assert not missing, f"served ({name}) but not in docs/metrics.md: {missing}"
-        assert not extra, f"in docs/metrics.md but not served ({name}): {extra}"
+    """Every family a service serves is in the doc's parts for it, and nothing else is."""
+    service, scrapes = served
+    documented = set(_documented_types(service))
+    for name, scrape in scrapes.items():
+        served_names = set(scrape.types)
+        missing, extra = sorted(served_names - documented), sorted(documented - served_names)
+        assert not missing, f"{service} serves ({name}) but docs/metrics.md lacks: {missing}"
+        assert not extra, f"docs/metrics.md assigns to {service}, not served ({name}): {extra}"
 
 
-async def test_doc_types_match_the_served_types(
-    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str]
-) -> None:
-    """Each family's documented type is the type the endpoint declares for it."""
-    documented = _documented_types()
-    for name, families in (await _served_types(app, client, auth)).items():
+async def test_doc_types_match_the_served_types(served: tuple[str, dict[str, Scrape]]) -> None:
+    """Each family's documented type is the type the service's endpoint declares for it."""
+    service, scrapes = served
+    documented = _documented_types(service)
+    for name, scrape in scrapes.items():
         wrong = {
             family: (documented[family], kind)
-            for family, kind in families.items()
+            for family, kind in scrape.types.items()
             if family in documented and documented[family] != kind
         }
-        assert not wrong, f"(documented, served {name}) types differ: {wrong}"
+        assert not wrong, f"{service}: (documented, served {name}) types differ: {wrong}"
 
 
-def test_each_family_has_one_example_about_it() -> None:
-    """The example table has exactly one query per documented family, and it uses that family."""
-    examples = _examples()
+async def test_doc_buckets_match_the_served_buckets(
+    served: tuple[str, dict[str, Scrape]],
+) -> None:
+    """Each histogram the service serves has a bucket row, with exactly its bounds."""
+    service, scrapes = served
+    documented = _documented_buckets(service)
+    for name, scrape in scrapes.items():
+        assert sorted(documented) == sorted(scrape.bounds), (
+            f"{service} ({name}): histograms served {sorted(scrape.bounds)}, "
+            f"bucket rows for {sorted(documented)}"
+        )
+        for histogram, bounds in scrape.bounds.items():
+            assert bounds, f"{service} ({name}): {histogram} has no buckets; send it traffic"
+            assert sorted(float(bound) for bound in bounds) == documented[histogram], (
+                f"{service} ({name}): {histogram} serves {sorted(bounds, key=float)}, "
+                f"docs/metrics.md says {documented[histogram]}"
+            )
+
+
+async def test_example_le_values_are_served_bounds(
+    served: tuple[str, dict[str, Scrape]],
+) -> None:
+    """A query that picks one bucket spells its le as served, e.g. "4.0" and not "4"."""
+    service, scrapes = served
+    own = set(_documented_types(service))
+    for query in _all_queries():
+        for selector in BUCKET_SELECTOR.finditer(query):
+            family = selector["family"]
+            if family not in own:
+                continue
+            for le in LE_MATCHER.finditer(selector["matchers"]):
+                for name, scrape in scrapes.items():
+                    assert le["le"] in scrape.bounds[family], (
+                        f"{service} ({name}) serves no {family}_bucket{{le={le['le']!r}}} "
+                        f"(it has {sorted(scrape.bounds[family], key=float)}): {query}"
+                    )
+
+
+@pytest.mark.parametrize("title", [SHARED, *PARTS.values()])
+def test_each_family_has_one_example_about_it(title: str) -> None:
+    """Each part's example table has one query per family of that part, using that family."""
+    examples = _examples(title)
     names = [name for name, _ in examples]
-    families = sorted(_documented_types())
+    families = sorted(_families(title))
     assert sorted(names) == families, (
-        f"families without an example: {sorted(set(families) - set(names))}; "
+        f"'{title}': families without an example: {sorted(set(families) - set(names))}; "
         f"examples without a family, or repeated: {sorted(set(names) - set(families))}, "
         f"{sorted({name for name in names if names.count(name) > 1})}"
     )
@@ -136,12 +325,12 @@ def test_each_family_has_one_example_about_it() -> None:
 
 
 def test_every_example_query_parses(tmp_path: Path) -> None:
-    """`promtool check rules` accepts every example query as a recording rule."""
-    examples = _examples()
-    assert examples, "docs/metrics.md has no example queries"
+    """`promtool check rules` accepts every query in the doc as a recording rule."""
+    queries = _all_queries()
+    assert len(queries) > sum(len(_examples(title)) for title in (SHARED, *PARTS.values()))
     rules = [
         {"record": f"docs:example_{index}", "expr": query}
-        for index, (_, query) in enumerate(examples, start=1)
+        for index, query in enumerate(queries, start=1)
     ]
     path = tmp_path / "docs_examples.rules.yml"
     path.write_text(json.dumps({"groups": [{"name": "docs", "rules": rules}]}), encoding="utf-8")

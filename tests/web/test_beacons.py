@@ -218,3 +218,29 @@ def test_any_json_gets_2xx_or_4xx_and_no_new_label_values(payloads: list[object]
     for label, values in _label_values(app).items():
         if label in ALLOWED_LABEL_VALUES:
             assert values <= ALLOWED_LABEL_VALUES[label], (label, values)
+
+
+async def test_trailing_slash_is_the_same_page(rum: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    """/projects/ counts under /projects, as the site redirects it there."""
+    app, client = rum
+    await client.post("/api/rum", content=json.dumps(_beacon(page="/projects/")), headers=HEADERS)
+    keys = set(app.state.observability.registry.families["web_vitals_lcp_seconds"].children)
+    assert keys == {("/projects",)}
+
+
+async def test_forwarded_origin_is_trusted_only_when_configured() -> None:
+    """Behind a trusted TLS proxy the origin comes from X-Forwarded-Proto and -Host."""
+    forwarded = {
+        "Origin": "https://folio.example",
+        "Content-Type": "text/plain",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "folio.example",
+    }
+    for trusted, status in [(False, 403), (True, 204)]:
+        app = create_app(WebSettings(trust_forwarded_for=trusted))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=SITE) as client:
+            response = await client.post(
+                "/api/rum", content=json.dumps(_beacon()), headers=forwarded
+            )
+        assert response.status_code == status, trusted

@@ -44,4 +44,9 @@ class WebObservability(ServiceMetrics):
 
     def install_on(self, app: FastAPI) -> None:
         token = self.settings.metrics_token
-        self.install(app, path=METRICS_PATH, token=token.get_secret_value() if token else None)
+        self.install(
+            app,
+            path=METRICS_PATH,
+            token=token.get_secret_value() if token else None,
+            include_self=self.settings.metrics_include_self,
+        )

@@ -34,8 +34,10 @@ class PageRenderer:
     @asynccontextmanager
     async def timed(self, route: str) -> AsyncIterator[None]:
         started = time.perf_counter()
-        yield
-        self.observability.ssr_duration.labels(route).observe(time.perf_counter() - started)
+        try:
+            yield
+        finally:  # a render that fails is timed too
+            self.observability.ssr_duration.labels(route).observe(time.perf_counter() - started)
 
     def page(
         self,

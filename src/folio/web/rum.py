@@ -134,7 +134,9 @@ def build_router(settings: WebSettings, observability: WebObservability) -> APIR
             beacon = parse_beacon(payload)
         except InvalidBeacon as error:
             return refuse("invalid_payload", 400, str(error))
-        route = resolver(request.app, "GET", beacon.page.split("?", 1)[0])
+        # Starlette redirects /projects/ to /projects, so both are the same page.
+        path = beacon.page.split("?", 1)[0].rstrip("/") or "/"
+        route = resolver(request.app, "GET", path)
         metrics.record(route if route in PAGE_ROUTES else UNMATCHED, beacon)
         metrics.beacons.labels("accepted").inc()
         return Response(status_code=204)
@@ -165,5 +167,10 @@ def _client_address(request: Request, settings: WebSettings) -> str:
 def _site_origins(request: Request, settings: WebSettings) -> list[str]:
     if settings.site_origins:
         return settings.site_origins
+    scheme = request.url.scheme
     host = request.headers.get("host", "")
-    return [f"{request.url.scheme}://{host}"] if host else []
+    if settings.trust_forwarded_for:
+        # Behind our own TLS proxy the browser's origin is the proxy's scheme and host.
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+    return [f"{scheme}://{host}"] if host else []

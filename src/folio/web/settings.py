@@ -20,6 +20,7 @@ class WebSettings(BaseSettings):
     trust_forwarded_for: bool = False
     metrics_token: SecretStr | None = None
     metrics_max_series: int = Field(default=2000, ge=10)
+    metrics_include_self: bool = False
     build_commit: str = "unknown"
     log_level: str = "info"
 
