@@ -1,0 +1,211 @@
+"""folio-web in a real Chromium: pages render and rum.js beacons reach /api/metrics."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Error, Page, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
+
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[2]
+PAGES = {"/": "/", "/projects": "/projects", "/projects/portfolio-site": "/projects/{slug}"}
+VITALS = ("ttfb_seconds", "fcp_seconds", "lcp_seconds", "inp_seconds", "cls")
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _start(log: Path, env: dict[str, str], *arguments: str) -> subprocess.Popen[bytes]:
+    # Output goes to a file, not a pipe, so a chatty server can never block on a full pipe.
+    with log.open("wb") as out:
+        command = [sys.executable, "-m", "folio", *arguments]
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{url}: the server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within 30 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """folio-api (seeded SQLite) and folio-web as real processes; yields folio-web's URL."""
+    tmp = tmp_path_factory.mktemp("browser")
+    api_port, web_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "FOLIO_DATABASE_URL": f"sqlite:///{tmp}/folio.db",
+        "FOLIO_API_TOKEN": "browser-test-token",
+        "FOLIO_API_URL": f"http://127.0.0.1:{api_port}",
+    }
+    seed = subprocess.run(
+        [sys.executable, "-m", "folio", "db", "seed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert seed.returncode == 0, seed.stderr
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        # Both start at once (each takes seconds to import); the API must answer first.
+        processes.append(_start(tmp / "api.log", env, "api", "--port", str(api_port)))
+        processes.append(_start(tmp / "web.log", env, "web", "--port", str(web_port)))
+        _wait_for(f"http://127.0.0.1:{api_port}/api/health", processes[0], tmp / "api.log")
+        _wait_for(f"http://127.0.0.1:{web_port}/", processes[1], tmp / "web.log")
+        yield f"http://127.0.0.1:{web_port}"
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"chromium not found at {CHROMIUM}: install Debian's chromium (.ci/run does)")
+    playwright = sync_playwright().start()
+    try:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+    except Error as error:
+        playwright.stop()
+        _unavailable(f"Playwright could not launch {CHROMIUM}: {error.message}")
+    try:
+        yield launched
+    finally:
+        launched.close()
+        playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    directory = Path(os.environ.get("FOLIO_TEST_ARTIFACTS") or REPO / ".artifacts" / "browser")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _metrics(site: str) -> Samples:
+    text = httpx.get(f"{site}/api/metrics", timeout=5).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def _eventually(site: str, problems: Callable[[Samples], list[str]]) -> None:
+    """Poll /api/metrics for up to 10 s until ``problems`` finds nothing wrong."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = problems(_metrics(site))
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert not found, "\n".join(found)
+
+
+def _visit(page: Page, url: str) -> None:
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)  # paint and LCP entries land after 'load'
+    page.mouse.click(5, 5)  # an interaction, so INP has something to measure
+    page.keyboard.press("Shift")
+    page.wait_for_timeout(100)
+
+
+def test_pages_and_browser_beacons_reach_metrics(
+    browser: Browser, site: str, artifacts: Path
+) -> None:
+    """Three pages render in Chromium, and their server and browser-reported metrics appear."""
+    page = browser.new_page()
+    for path in PAGES:
+        _visit(page, site + path)
+        name = path.strip("/").replace("/", "-") or "home"
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    page.goto("about:blank")  # leaving the page hides it: rum.js sends its beacon
+    page.close()
+
+    def problems(samples: Samples) -> list[str]:
+        wanted = [("page_views_total", r) for r in PAGES.values()]
+        wanted += [("ssr_duration_seconds_count", r) for r in PAGES.values()]
+        # Headless Chromium reports all five; INP thanks to the click in _visit.
+        for vital in VITALS:
+            wanted += [(f"web_vitals_{vital}_count", r) for r in PAGES.values()]
+        found = [f"{n}{{route={r!r}}} is 0" for n, r in wanted if not _value(samples, n, route=r)]
+        for endpoint in ("/api/projects", "/api/projects/{slug}"):
+            if not _value(samples, "api_calls_total", endpoint=endpoint, status="200"):
+                found.append(f"api_calls_total{{endpoint={endpoint!r},status='200'}} is 0")
+        for kind in ("script", "stylesheet"):
+            if not _value(samples, "static_asset_load_duration_seconds_count", type=kind):
+                found.append(f"static_asset_load_duration_seconds_count{{type={kind!r}}} is 0")
+        if _value(samples, "rum_beacons_total", result="accepted") < len(PAGES):
+            found.append(f"fewer than {len(PAGES)} rum_beacons_total{{result='accepted'}}")
+        return found
+
+    _eventually(site, problems)
+
+
+def test_browser_errors_are_counted(browser: Browser, site: str) -> None:
+    """An uncaught error and an unhandled rejection in the page raise client_errors_total."""
+    before = _metrics(site)
+    page = browser.new_page()
+    _visit(page, f"{site}/projects")
+    page.evaluate("setTimeout(() => { throw new Error('boom from test') }, 0)")
+    page.evaluate("Promise.reject(new Error('rejected in test')); 0")
+    page.wait_for_timeout(300)
+    page.goto("about:blank")
+    page.close()
+
+    def problems(samples: Samples) -> list[str]:
+        return [
+            f"client_errors_total{{type={kind!r}}} did not rise"
+            for kind in ("js_error", "unhandled_rejection")
+            if _value(samples, "client_errors_total", type=kind)
+            < _value(before, "client_errors_total", type=kind) + 1
+        ]
+
+    _eventually(site, problems)
