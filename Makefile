@@ -19,14 +19,11 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
-# Both services, with demo data: folio-api in the background, folio-web in front; Ctrl-C
-# stops both. folio_build_info{commit} shows the checkout that is running.
+# folio-api, folio-web and (when installed) Prometheus, with demo data; one Ctrl-C stops
+# all three. folio_build_info{commit} shows the checkout that is running.
 run: install
-	$(VENV)/bin/folio db seed
-	export FOLIO_BUILD_COMMIT=$${FOLIO_BUILD_COMMIT:-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}; \
-	$(VENV)/bin/folio api & api=$$!; \
-	trap 'kill $$api 2>/dev/null; wait $$api' EXIT INT TERM; \
-	$(VENV)/bin/folio web
+	FOLIO_BUILD_COMMIT=$${FOLIO_BUILD_COMMIT:-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)} \
+		exec $(VENV)/bin/folio run
 
 lint: install
 	$(VENV)/bin/ruff check src tests

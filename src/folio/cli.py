@@ -8,6 +8,7 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -29,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "web":
             return _serve_web(WebSettings(), arguments.host, arguments.port)
+        if arguments.command == "loadgen":
+            return _loadgen(arguments)
+        if arguments.command == "run":
+            return _run_stack(arguments, ApiSettings())
         return _run(arguments, ApiSettings())
     except ValidationError as error:
         print(f"folio: invalid configuration:\n{_problems(error)}", file=sys.stderr)
@@ -66,11 +71,70 @@ def _build_parser() -> argparse.ArgumentParser:
     web = commands.add_parser("web", help="serve folio-web, the site (reads FOLIO_API_URL)")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     web.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
+    run = commands.add_parser(
+        "run", help="seed demo data, then run folio-api, folio-web and Prometheus (if installed)"
+    )
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--api-port", type=int, default=3001)
+    run.add_argument("--web-port", type=int, default=3000)
+    run.add_argument("--prometheus-port", type=int, default=9090)
+    run.add_argument("--data-dir", type=Path, default=Path("var"), help="Prometheus data goes here")
+    run.add_argument("--scrape-interval", help="override Prometheus's 15s (e.g. 1s for tests)")
+    run.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    loadgen = commands.add_parser("loadgen", help="send realistic mixed traffic to a running stack")
+    loadgen.add_argument("--web", default="http://127.0.0.1:3000", help="folio-web's URL")
+    loadgen.add_argument("--api", default="http://127.0.0.1:3001", help="folio-api's URL")
+    loadgen.add_argument("--token", help="bearer token for writes (default: FOLIO_API_TOKEN)")
+    loadgen.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    amount = loadgen.add_mutually_exclusive_group()
+    amount.add_argument("--requests", type=int, help="stop after this many requests")
+    amount.add_argument("--duration", type=float, help="stop after this many seconds")
+    loadgen.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
     db = commands.add_parser("db", help="manage the database named by FOLIO_DATABASE_URL")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")
     db_commands.add_parser("seed", help="add the demo projects that are missing (idempotent)")
     return parser
+
+
+def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
+    from folio.stack.supervisor import StackOptions, run_stack
+
+    added = asyncio.run(_seed(settings))
+    print(f"seeded {len(added)} demo project(s)", file=sys.stderr)
+    options = StackOptions(
+        host=arguments.host,
+        api_port=arguments.api_port,
+        web_port=arguments.web_port,
+        prometheus_port=arguments.prometheus_port,
+        data_dir=arguments.data_dir,
+        scrape_interval=arguments.scrape_interval,
+        with_prometheus=not arguments.no_prometheus,
+    )
+    return run_stack(options)
+
+
+def _loadgen(arguments: argparse.Namespace) -> int:
+    import os
+
+    from folio.stack.loadgen import run_loadgen
+
+    if arguments.rate <= 0:
+        print("folio loadgen: --rate must be positive", file=sys.stderr)
+        return 2
+    requests = arguments.requests if arguments.duration is None else None
+    if requests is None and arguments.duration is None:
+        requests = 200
+    token = arguments.token or os.environ.get("FOLIO_API_TOKEN") or None
+    return run_loadgen(
+        arguments.web,
+        arguments.api,
+        token,
+        arguments.rate,
+        requests,
+        arguments.duration,
+        arguments.seed,
+    )
 
 
 def _serve_api(settings: ApiSettings, host: str, port: int) -> int:

@@ -60,12 +60,18 @@ def create_app(
     app.state.settings = settings
     app.state.observability = observability
     app.state.api = api
+    app.add_api_route("/api/health", _liveness, methods=["GET", "HEAD"], include_in_schema=False)
     app.include_router(pages.build_router(renderer, api))
     app.include_router(rum.build_router(settings, observability))
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
     observability.install_on(app)
     return app
+
+
+async def _liveness() -> dict[str, str]:
+    """The process is up; never calls folio-api (the pages report that one)."""
+    return {"status": "ok"}
 
 
 def _install_error_pages(

@@ -1,0 +1,1 @@
+"""Running folio locally: the three-process stack and a traffic generator."""

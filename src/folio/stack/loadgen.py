@@ -1,0 +1,176 @@
+"""`folio loadgen`: realistic mixed traffic against a running stack, at a target rate."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from folio.stack.report import print_summary, progress_line
+
+SLUGS = ["observability-stack", "portfolio-site", "event-pipeline", "cli-budget"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: which service, and the route template it will be counted under."""
+
+    kind: str
+    service: str  # "web" or "api"
+    method: str
+    path: str
+    template: str
+    json: dict[str, object] | None = None
+    authorized: bool = False
+
+
+@dataclass
+class Result:
+    """What was sent and what came back, counted per (service, method, template, status)."""
+
+    sent: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    failures: int = 0
+
+    def record(self, request: Request, status: str, seconds: float) -> None:
+        self.sent[(request.service, request.method, request.template, status)] += 1
+        self.latencies.setdefault(request.kind, []).append(seconds)
+
+
+def _pick(rng: random.Random, serial: int, can_write: bool) -> Request:
+    slug = rng.choice(SLUGS)
+    roll = rng.random()
+    if roll < 0.45:
+        path, template = rng.choice(
+            [
+                ("/", "/"),
+                ("/projects", "/projects"),
+                ("/about", "/about"),
+                (f"/projects/{slug}", "/projects/{slug}"),
+            ]
+        )
+        return Request("page view", "web", "GET", path, template)
+    if roll < 0.80:
+        if rng.random() < 0.5:
+            return Request("api read", "api", "GET", "/api/projects", "/api/projects")
+        return Request("api read", "api", "GET", f"/api/projects/{slug}", "/api/projects/{slug}")
+    if roll < 0.88 and can_write:
+        body = {
+            "slug": f"loadgen-{serial}-{rng.randrange(10**9)}",
+            "title": f"Load test {serial}",
+            "summary": "Made by folio loadgen.",
+            "tags": ["loadgen"],
+            "published": True,
+        }
+        return Request("create", "api", "POST", "/api/projects", "/api/projects", body, True)
+    if roll < 0.95:
+        missing = f"missing-{rng.randrange(10**6)}"
+        if rng.random() < 0.5:
+            return Request("404", "api", "GET", f"/api/projects/{missing}", "/api/projects/{slug}")
+        return Request("404", "web", "GET", f"/projects/{missing}", "/projects/{slug}")
+    return Request("422", "api", "GET", "/api/projects?limit=0", "/api/projects")
+
+
+async def generate(
+    web_url: str,
+    api_url: str,
+    *,
+    token: str | None,
+    rate: float,
+    requests: int | None = None,
+    duration: float | None = None,
+    seed: int = 0,
+    concurrency: int = 16,
+    on_progress: Callable[[int, Result], None] | None = None,
+) -> Result:
+    """Send requests at ``rate`` per second until ``requests`` or ``duration`` is reached."""
+    if requests is None and duration is None:
+        raise ValueError("give a request count or a duration")
+    rng = random.Random(seed)  # noqa: S311 - reproducible traffic, not cryptography
+    result = Result()
+    limit = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+    tasks: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(timeout=10) as client:
+        serial = 0
+        while (requests is None or serial < requests) and (
+            duration is None or time.monotonic() - started < duration
+        ):
+            await asyncio.sleep(max(started + serial / rate - time.monotonic(), 0))
+            request = _pick(rng, serial, token is not None)
+            base = web_url if request.service == "web" else api_url
+            await limit.acquire()
+            task = asyncio.create_task(_send(client, base, request, token, result, limit))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            serial += 1
+            if on_progress is not None:
+                on_progress(serial, result)
+        await asyncio.gather(*tasks)
+    return result
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    base: str,
+    request: Request,
+    token: str | None,
+    result: Result,
+    limit: asyncio.Semaphore,
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if request.authorized and token else {}
+    began = time.perf_counter()
+    try:
+        response = await client.request(
+            request.method, base + request.path, json=request.json, headers=headers
+        )
+        status = str(response.status_code)
+    except httpx.HTTPError:
+        status = "error"
+        result.failures += 1
+    finally:
+        limit.release()
+    result.record(request, status, time.perf_counter() - began)
+
+
+def run_loadgen(
+    web_url: str,
+    api_url: str,
+    token: str | None,
+    rate: float,
+    requests: int | None,
+    duration: float | None,
+    seed: int,
+) -> int:
+    """The CLI entry: progress on stderr, a summary table at the end."""
+    total = requests or int((duration or 0) * rate)
+    started = time.monotonic()
+
+    def progress(done: int, result: Result) -> None:
+        if done % max(int(rate // 4), 1) == 0 or done == total:
+            sys.stderr.write(
+                "\r" + progress_line(done, total, time.monotonic() - started, result.failures)
+            )
+            sys.stderr.flush()
+
+    result = asyncio.run(
+        generate(
+            web_url,
+            api_url,
+            token=token,
+            rate=rate,
+            requests=requests,
+            duration=duration,
+            seed=seed,
+            on_progress=progress,
+        )
+    )
+    sys.stderr.write("\n")
+    print_summary(result.sent, result.latencies, time.monotonic() - started)
+    return 1 if result.failures else 0

@@ -1,0 +1,76 @@
+"""Write a runnable Prometheus config from the repo's deploy/prometheus/prometheus.yml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import folio
+
+CONFIG_NAME = "prometheus.yml"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where each scraped service listens, as host:port."""
+
+    api: str
+    web: str
+    prometheus: str
+
+
+def deploy_dir() -> Path:
+    """deploy/ of this checkout (src layout), else of the working directory."""
+    checkout = Path(folio.__file__).resolve().parents[2] / "deploy"
+    return checkout if checkout.is_dir() else Path.cwd() / "deploy"
+
+
+def prometheus_binary() -> str | None:
+    return shutil.which("prometheus")
+
+
+def write_config(
+    destination: Path,
+    targets: Targets,
+    *,
+    token: str | None = None,
+    interval: str | None = None,
+    source: Path | None = None,
+) -> Path:
+    """Copy the repo's config to ``destination`` with these targets, interval and token."""
+    source = source or deploy_dir() / "prometheus" / CONFIG_NAME
+    config: dict[str, Any] = yaml.safe_load(source.read_text())
+    if interval:
+        config["global"]["scrape_interval"] = interval
+        config["global"]["evaluation_interval"] = interval
+        config["global"]["scrape_timeout"] = interval
+    config["rule_files"] = [str((source.parent / name).resolve()) for name in config["rule_files"]]
+    addresses = {
+        "folio-api": targets.api,
+        "folio-web": targets.web,
+        "prometheus": targets.prometheus,
+    }
+    destination.mkdir(parents=True, exist_ok=True)
+    for job in config["scrape_configs"]:
+        if job["job_name"] in addresses:
+            job["static_configs"][0]["targets"] = [addresses[job["job_name"]]]
+        if token and job["job_name"].startswith("folio-"):
+            job["authorization"] = {
+                "type": "Bearer",
+                "credentials_file": str(_token_file(destination, token)),
+            }
+    path = destination / CONFIG_NAME
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _token_file(directory: Path, token: str) -> Path:
+    path = directory / "metrics-token"
+    path.write_text(token)
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,180 @@
+"""`folio run`: folio-api, folio-web and (when installed) Prometheus, stopped by one Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from folio.stack.prometheus import Targets, prometheus_binary, write_config
+
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    api_port: int = 3001
+    web_port: int = 3000
+    prometheus_port: int = 9090
+    data_dir: Path = Path("var")
+    scrape_interval: str | None = None
+    with_prometheus: bool = True
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    ready_path: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
+class Stack:
+    """The running processes; ``stop`` ends them all, gracefully first."""
+
+    services: list[Service] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], url: str, ready: str, **popen: object) -> None:
+        # A session of its own: Ctrl-C reaches only this supervisor, which stops each child.
+        process = subprocess.Popen(command, start_new_session=True, **popen)  # type: ignore[call-overload]  # noqa: S603
+        service = Service(name, url, ready, process)
+        self.services.append(service)
+        _wait_until_ready(service)
+
+    def failed(self) -> Service | None:
+        return next((s for s in self.services if s.process.poll() is not None), None)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for service in self.services:
+            try:
+                service.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+
+
+def run_stack(options: StackOptions) -> int:
+    """Start everything, print the URLs, and wait for Ctrl-C or a child's death."""
+    stopping = False
+
+    def request_stop(_signal: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    stack = Stack()
+    try:
+        _start_services(stack, options)
+        _print_urls(stack, options)
+        while not stopping:
+            dead = stack.failed()
+            if dead is not None:
+                print(
+                    f"folio run: {dead.name} exited with {dead.process.returncode}", file=sys.stderr
+                )
+                return 1
+            time.sleep(0.2)
+        return 0
+    except RuntimeError as error:
+        print(f"folio run: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        print("folio run: stopped", file=sys.stderr)
+
+
+def _start_services(stack: Stack, options: StackOptions) -> None:
+    folio = [sys.executable, "-m", "folio"]
+    host = options.host
+    api = f"http://{host}:{options.api_port}"
+    web = f"http://{host}:{options.web_port}"
+    stack.start(
+        "folio-api",
+        [*folio, "api", "--host", host, "--port", str(options.api_port)],
+        api,
+        "/api/health",
+    )
+    env = {**os.environ, "FOLIO_API_URL": api}
+    stack.start(
+        "folio-web",
+        [*folio, "web", "--host", host, "--port", str(options.web_port)],
+        web,
+        "/api/health",
+        env=env,
+    )
+    if not options.with_prometheus:
+        return
+    binary = prometheus_binary()
+    if binary is None:
+        print(
+            "folio run: no `prometheus` on PATH, so it is not started. Install it "
+            "(Debian/Ubuntu: apt-get install prometheus; or a release from "
+            "https://prometheus.io/download/) and run `make run` again.",
+            file=sys.stderr,
+        )
+        return
+    _start_prometheus(stack, options, binary)
+
+
+def _start_prometheus(stack: Stack, options: StackOptions, binary: str) -> None:
+    directory = options.data_dir.resolve() / "prometheus"
+    address = f"{options.host}:{options.prometheus_port}"
+    targets = Targets(
+        f"{options.host}:{options.api_port}", f"{options.host}:{options.web_port}", address
+    )
+    config = write_config(
+        directory,
+        targets,
+        token=os.environ.get("FOLIO_METRICS_TOKEN") or None,
+        interval=options.scrape_interval,
+    )
+    log = (directory / "prometheus.log").open("ab")
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address={address}",
+        "--web.enable-lifecycle",
+    ]
+    stack.start("prometheus", command, f"http://{address}", "/-/ready", stdout=log, stderr=log)
+
+
+def _wait_until_ready(service: Service) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(
+                f"{service.name} exited with {service.process.returncode} while starting"
+            )
+        try:
+            if httpx.get(service.url + service.ready_path, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} did not answer at {service.url} within {READY_TIMEOUT:g} s")
+
+
+def _print_urls(stack: Stack, options: StackOptions) -> None:
+    lines = ["", "folio is running:"]
+    for service in stack.services:
+        lines.append(f"  {service.name:<11} {service.url}")
+    if any(s.name == "prometheus" for s in stack.services):
+        lines.append(f"  targets     http://{options.host}:{options.prometheus_port}/targets")
+    lines += ["Press Ctrl-C to stop everything.", ""]
+    print("\n".join(lines), file=sys.stderr)
