@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sys
 import time
@@ -28,6 +29,7 @@ class Request:
     template: str
     json: dict[str, object] | None = None
     authorized: bool = False
+    beacon: bool = False
 
 
 @dataclass
@@ -41,6 +43,24 @@ class Result:
     def record(self, request: Request, status: str, seconds: float) -> None:
         self.sent[(request.service, request.method, request.template, status)] += 1
         self.latencies.setdefault(request.kind, []).append(seconds)
+
+
+def _beacon(rng: random.Random, slug: str) -> dict[str, object]:
+    """What a browser's rum.js would send after a visit: vitals, asset timings, rarely an error."""
+    vitals = [
+        {"name": "TTFB", "value": rng.lognormvariate(5.0, 0.6)},
+        {"name": "FCP", "value": rng.lognormvariate(6.6, 0.5)},
+        {"name": "LCP", "value": rng.lognormvariate(7.2, 0.5)},
+        {"name": "INP", "value": rng.lognormvariate(4.5, 0.7)},
+        {"name": "CLS", "value": round(rng.expovariate(20), 4)},
+    ]
+    resources = [
+        {"type": kind, "duration": rng.lognormvariate(3.0, 0.8)}
+        for kind in ("script", "stylesheet")
+    ]
+    errors = [{"type": "js_error"}] if rng.random() < 0.1 else []
+    page = rng.choice(["/", "/projects", "/about", f"/projects/{slug}"])
+    return {"page": page, "vitals": vitals, "resources": resources, "errors": errors}
 
 
 def _pick(rng: random.Random, serial: int, can_write: bool) -> Request:
@@ -69,7 +89,11 @@ def _pick(rng: random.Random, serial: int, can_write: bool) -> Request:
             "published": True,
         }
         return Request("create", "api", "POST", "/api/projects", "/api/projects", body, True)
-    if roll < 0.95:
+    if roll < 0.90:
+        return Request(
+            "beacon", "web", "POST", "/api/rum", "/api/rum", _beacon(rng, slug), beacon=True
+        )
+    if roll < 0.96:
         missing = f"missing-{rng.randrange(10**6)}"
         if rng.random() < 0.5:
             return Request("404", "api", "GET", f"/api/projects/{missing}", "/api/projects/{slug}")
@@ -125,11 +149,17 @@ async def _send(
     limit: asyncio.Semaphore,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"} if request.authorized and token else {}
+    if request.beacon:
+        headers = {"Origin": base, "Content-Type": "text/plain"}
     began = time.perf_counter()
     try:
-        response = await client.request(
-            request.method, base + request.path, json=request.json, headers=headers
-        )
+        if request.beacon:  # sent as sendBeacon does: text/plain JSON
+            content = json.dumps(request.json).encode()
+            response = await client.post(base + request.path, content=content, headers=headers)
+        else:
+            response = await client.request(
+                request.method, base + request.path, json=request.json, headers=headers
+            )
         status = str(response.status_code)
     except httpx.HTTPError:
         status = "error"
