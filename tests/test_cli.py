@@ -18,6 +18,7 @@ import pytest
 
 from folio.api.seed import DEMO_PROJECTS
 from tests.metrics.promtool import check_metrics
+from tests.ports import free_port
 
 TOKEN = "process-token"
 
@@ -41,13 +42,6 @@ def _folio(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     process: subprocess.Popen[str]
@@ -61,7 +55,7 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """`folio api` on a free port, waited for until it answers."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "folio", "api", "--port", str(port)],
         env=_environment(tmp_path),

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from folio.stack.loadgen import Result, generate
+from tests.ports import free_ports
 from tests.test_docs_metrics import DOC, FAMILY_HEADER, NAME, PARTS, SHARED, _rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +56,6 @@ class Stack:
         return float(result[0]["value"][1])
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def _wait(condition: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -87,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pytest.fail(f"CI=true and {reason}", pytrace=False)
         pytest.skip(reason)
     directory = tmp_path_factory.mktemp("stack")
-    api_port, web_port, prometheus_port = _free_ports(3)
+    api_port, web_port, prometheus_port = free_ports(3)
     env = {
         **os.environ,
         "FOLIO_DATABASE_URL": f"sqlite:///{directory}/folio.db",

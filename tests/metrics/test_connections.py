@@ -12,6 +12,7 @@ import uvicorn
 
 from folio.metrics import ConnectionTracker, MetricsRegistry, uvicorn_protocol
 from tests.metrics.app import build_app
+from tests.ports import free_port
 
 
 class _Served:
@@ -22,13 +23,6 @@ class _Served:
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -43,7 +37,7 @@ def _eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 @pytest.fixture
 def served() -> Iterator[_Served]:
     """The test app under uvicorn in a thread, with connection tracking."""
-    registry, tracker, port = MetricsRegistry(), ConnectionTracker(), _free_port()
+    registry, tracker, port = MetricsRegistry(), ConnectionTracker(), free_port()
     tracker.export(registry)
     app = build_app(registry, peers=tracker)
     config = uvicorn.Config(

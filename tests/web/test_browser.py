@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ import pytest
 from playwright.sync_api import Browser, Error, Page, sync_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.ports import free_ports
+
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
 PAGES = {"/": "/", "/projects": "/projects", "/projects/portfolio-site": "/projects/{slug}"}
 VITALS = ("ttfb_seconds", "fcp_seconds", "lcp_seconds", "inp_seconds", "cls")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -61,7 +55,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """folio-api (seeded SQLite) and folio-web as real processes; yields folio-web's URL."""
     tmp = tmp_path_factory.mktemp("browser")
-    api_port, web_port = _free_port(), _free_port()
+    api_port, web_port = free_ports(2)
     env = {
         **os.environ,
         "FOLIO_DATABASE_URL": f"sqlite:///{tmp}/folio.db",
