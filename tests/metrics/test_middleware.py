@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.requests import ClientDisconnect
 
-from folio.metrics import UNMATCHED, MetricsRegistry
+from folio.metrics import UNMATCHED, HttpMetrics, MetricsMiddleware, MetricsRegistry
 from tests.metrics.app import BACKGROUND_PAUSE, STREAM_PAUSE, build_app
 
 N = 3
@@ -256,3 +256,22 @@ async def test_a_failing_hook_after_the_response_is_counted(registry: MetricsReg
     assert response.json() == {"status": "ok"}
     assert registry.hook_errors.labels("http_middleware").value == 1
     assert requests(registry, "GET", "/ok", 200) == 1
+
+
+async def test_an_excluded_path_that_raises_runs_once(registry: MetricsRegistry) -> None:
+    """An error from the app on an excluded path propagates once and is not a hook error."""
+    calls = 0
+
+    async def failing_app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("app bug")
+
+    middleware = MetricsMiddleware(
+        failing_app, HttpMetrics(registry), resolver=lambda app, method, path: "/x", exclude=("/x",)
+    )
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+    with pytest.raises(RuntimeError, match="app bug"):
+        await middleware(scope, None, None)  # type: ignore[arg-type]
+    assert calls == 1
+    assert not registry.hook_errors.children

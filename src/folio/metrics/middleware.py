@@ -34,17 +34,70 @@ class RequestQueries(Protocol):
 
 
 class _Exchange:
-    """What the middleware learns about one request as its messages pass."""
+    """One request's messages as they pass: sizes, status, completion and the client's fate.
 
-    __slots__ = ("client_gone", "complete", "ended_at", "request_bytes", "response_bytes", "status")
+    Its ``receive`` and ``send`` wrap the server's; bound methods cost less than closures.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "client_gone",
+        "complete",
+        "ended_at",
+        "peers",
+        "request_bytes",
+        "response_bytes",
+        "scope",
+        "server_receive",
+        "server_send",
+        "status",
+    )
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, peers: PeerTracker | None
+    ) -> None:
+        self.scope = scope
+        self.server_receive = receive
+        self.server_send = send
+        self.peers = peers
         self.status = 0
         self.request_bytes = 0
         self.response_bytes = 0
         self.complete = False
         self.client_gone = False
         self.ended_at = 0.0
+
+    async def receive(self) -> Message:
+        message = await self.server_receive()
+        kind = message["type"]
+        if kind == "http.request":
+            self.request_bytes += len(message.get("body", b""))
+        elif kind == "http.disconnect" and not self.complete:
+            self.client_gone = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.response_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+                self.ended_at = time.perf_counter()
+                if self.peers is not None and not self.peers.is_open(self.scope.get("client")):
+                    self.client_gone = True
+        elif kind == "http.response.start":
+            self.status = message["status"]
+        try:
+            await self.server_send(message)
+        except OSError:
+            self.client_gone = True
+            raise
+
+    def final_status(self, error: BaseException | None) -> int:
+        if self.client_gone:
+            return CLIENT_CLOSED_REQUEST
+        if error is not None or not self.status:
+            return 500
+        return self.status
 
 
 class MetricsMiddleware:
@@ -80,46 +133,22 @@ class MetricsMiddleware:
         try:
             method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
             endpoint = self.resolver(scope.get("app"), scope["method"], scope["path"])
-            if endpoint in self.exclude:
-                await self.app(scope, receive, send)
-                return
-            children = self.metrics.bind(method, endpoint)
-            children.in_progress.inc()
-            query_token = self.queries.start() if self.queries is not None else None
+            excluded = endpoint in self.exclude
+            if not excluded:
+                children = self.metrics.bind(method, endpoint)
+                children.in_progress.inc()
+                query_token = self.queries.start() if self.queries is not None else None
         except Exception:
             self.metrics.registry.record_hook_error("http_middleware")
+            excluded = True
+        if excluded:  # outside the try: the app's own errors are not instrumentation's
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange()
+        exchange = _Exchange(scope, receive, send, self.peers)
         started_at = time.perf_counter()
-
-        async def receive_counted() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                exchange.request_bytes += len(message.get("body", b""))
-            elif message["type"] == "http.disconnect" and not exchange.complete:
-                exchange.client_gone = True
-            return message
-
-        async def send_observed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                exchange.status = message["status"]
-            elif message["type"] == "http.response.body":
-                exchange.response_bytes += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    exchange.complete = True
-                    exchange.ended_at = time.perf_counter()
-                    if self.peers is not None and not self.peers.is_open(scope.get("client")):
-                        exchange.client_gone = True
-            try:
-                await send(message)
-            except OSError:
-                exchange.client_gone = True
-                raise
-
         error: BaseException | None = None
         try:
-            await self.app(scope, receive_counted, send_observed)
+            await self.app(scope, exchange.receive, exchange.send)
         except asyncio.CancelledError:
             exchange.client_gone = True
             raise
@@ -145,7 +174,7 @@ class MetricsMiddleware:
         error: BaseException | None,
     ) -> None:
         children.in_progress.dec()
-        status = _final_status(exchange, error)
+        status = exchange.final_status(error)
         ended_at = exchange.ended_at or time.perf_counter()
         exemplar = trace_exemplar(scope) if self.exemplars else None
         self.metrics.count_request(children, method, endpoint, status).inc(exemplar=exemplar)
@@ -155,11 +184,3 @@ class MetricsMiddleware:
         # A client that left is not the app's error, whatever the handler raised as it noticed.
         if status != CLIENT_CLOSED_REQUEST and (status >= 400 or error is not None):
             self.metrics.record_error(endpoint, status, error)
-
-
-def _final_status(exchange: _Exchange, error: BaseException | None) -> int:
-    if exchange.client_gone:
-        return CLIENT_CLOSED_REQUEST
-    if error is not None or not exchange.status:
-        return 500
-    return exchange.status
