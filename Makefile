@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,16 +26,20 @@ run: install
 		exec $(VENV)/bin/folio run
 
 lint: install
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
 test: lint
 	$(VENV)/bin/pytest
 
 format: install
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+# Not part of `make test`: minutes of load on both cores. BENCH_ARGS=--quick for a smoke run.
+bench: install
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

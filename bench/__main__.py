@@ -1,0 +1,36 @@
+"""`python -m bench [--quick]`: every part in turn, then docs/benchmarks.md from the results."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import RESULTS_DIR, ROOT
+from bench.report import write_report
+
+PARTS = ["bench.overhead", "bench.scrape"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: short and few rounds")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    arguments = parser.parse_args()
+    options = ["--results-dir", str(arguments.results_dir)]
+    if arguments.quick:
+        options.append("--quick")
+    for part in PARTS:
+        print(f"== {part} {' '.join(options)}", flush=True)
+        if subprocess.run([sys.executable, "-m", part, *options], cwd=ROOT, check=False).returncode:
+            print(f"bench: {part} failed", file=sys.stderr)
+            return 1
+    report = write_report(arguments.results_dir, arguments.report, quick=arguments.quick)
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
