@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,16 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from bench.common import RESULTS_DIR, ROOT, median, paired_ratios, versions, write_results
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    free_port,
+    median,
+    paired_ratios,
+    stop,
+    versions,
+    write_results,
+)
 from bench.overhead_apps import INSTRUMENTED, ROUTE_TEMPLATE, VARIANT_ENV, VARIANTS
 
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
@@ -147,13 +155,6 @@ def example_commands(settings: Settings) -> list[str]:
 # --- the server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def request(
     port: int, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, bytes]:
@@ -223,16 +224,6 @@ def running_server(variant: str, configuration: str) -> Iterator[Server]:
             yield server
         finally:
             stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cpu_seconds(pid: int) -> float:

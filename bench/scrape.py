@@ -19,7 +19,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,16 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample as ClientSample
 
-from bench.common import RESULTS_DIR, ROOT, median, paired_ratios, versions, write_results
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    free_port,
+    median,
+    paired_ratios,
+    stop,
+    versions,
+    write_results,
+)
 from folio.metrics import ServiceMetrics
 from folio.metrics.exposition import render
 from folio.metrics.registry import MetricsRegistry
@@ -394,13 +402,6 @@ def example_commands(settings: Settings) -> list[str]:
     return commands
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def wait_until_ready(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -449,16 +450,6 @@ def running_server(library: str, series: int) -> Iterator[Server]:
             yield server
         finally:
             stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
