@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import folio.metrics
@@ -31,3 +33,12 @@ def test_metrics_library_does_not_import_the_services() -> None:
     }
     assert offenders == set()
     assert len(list(PACKAGE.glob("*.py"))) > 5  # the glob really found the library
+
+
+def test_importing_the_library_does_not_import_sqlalchemy() -> None:
+    """Apps without a database do not pay for SQLAlchemy; folio.metrics.db is opt-in."""
+    code = "import sys, folio.metrics; print('sqlalchemy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

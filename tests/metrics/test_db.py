@@ -9,7 +9,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from folio.metrics import DatabaseMetrics, MetricsRegistry, render
+from folio.metrics import MetricsRegistry, render
+from folio.metrics.db import DatabaseMetrics
 
 
 def _count(registry: MetricsRegistry, operation: str) -> float:

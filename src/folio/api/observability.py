@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from folio import __version__
 from folio.api import projects_db
 from folio.api.settings import ApiSettings
-from folio.metrics import DatabaseMetrics, ServiceMetrics
+from folio.metrics import ServiceMetrics
+from folio.metrics.db import DatabaseMetrics
 
 METRICS_PATH = "/api/metrics"
 

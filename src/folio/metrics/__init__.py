@@ -3,10 +3,12 @@
 Build a ``MetricsRegistry`` per app, define families on it, wrap the app in
 ``MetricsMiddleware`` and serve the registry with ``MetricsEndpoint``. Nothing here is
 global, and nothing here imports folio.api or folio.web.
+
+Database metrics live in ``folio.metrics.db`` and are imported from there, so that apps
+without SQLAlchemy never pay for importing it.
 """
 
 from folio.metrics.connections import ConnectionTracker, uvicorn_protocol
-from folio.metrics.db import DatabaseMetrics
 from folio.metrics.endpoint import MetricsEndpoint
 from folio.metrics.exposition import render
 from folio.metrics.families import OVERFLOW_LABEL_VALUE
@@ -21,7 +23,6 @@ __all__ = [
     "OVERFLOW_LABEL_VALUE",
     "UNMATCHED",
     "ConnectionTracker",
-    "DatabaseMetrics",
     "HttpMetrics",
     "LoopLagSampler",
     "MetricsEndpoint",
