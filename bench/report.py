@@ -6,14 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-OVERHEAD_ORDER = [
-    "bare",
-    "empty-middleware",
-    "folio",
-    "instrumentator",
-    "starlette-exporter",
-    "opentelemetry",
-]
+from bench.overhead_apps import VARIANTS
 
 
 def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
@@ -130,7 +123,7 @@ def _overhead(data: dict[str, Any] | None) -> list[str]:
 
 
 def _overhead_rank(variant: str) -> int:
-    return OVERHEAD_ORDER.index(variant) if variant in OVERHEAD_ORDER else len(OVERHEAD_ORDER)
+    return VARIANTS.index(variant) if variant in VARIANTS else len(VARIANTS)
 
 
 def _scrape(data: dict[str, Any] | None) -> list[str]:
