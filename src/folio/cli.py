@@ -9,12 +9,13 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
+from folio.serve import ServeOptions, serve
 from folio.web.settings import WebSettings
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # folio-web's calls are in metrics
     try:
         if arguments.command == "web":
-            return _serve_web(WebSettings(), arguments.host, arguments.port)
+            return _serve_web(WebSettings(), arguments)
         if arguments.command == "loadgen":
             return _loadgen(arguments)
         if arguments.command == "run":
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(arguments: argparse.Namespace, settings: ApiSettings) -> int:
     if arguments.command == "api":
-        return _serve_api(settings, arguments.host, arguments.port)
+        return _serve_api(settings, arguments)
     if arguments.db_command == "upgrade":
         asyncio.run(_upgrade(settings))
         print(f"database is at the latest schema: {_redacted(settings.database_url)}")
@@ -71,6 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
     web = commands.add_parser("web", help="serve folio-web, the site (reads FOLIO_API_URL)")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     web.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
+    for service in (api, web):
+        _add_worker_arguments(service)
     run = commands.add_parser(
         "run", help="seed demo data, then run folio-api, folio-web and Prometheus (if installed)"
     )
@@ -95,6 +98,31 @@ def _build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")
     db_commands.add_parser("seed", help="add the demo projects that are missing (idempotent)")
     return parser
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port and exact metrics (default 1)",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_positive_int,
+        default=None,
+        help="replace a worker after it has served this many requests (default: never)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
@@ -137,37 +165,46 @@ def _loadgen(arguments: argparse.Namespace) -> int:
     )
 
 
-def _serve_api(settings: ApiSettings, host: str, port: int) -> int:
+def _serve_api(settings: ApiSettings, arguments: argparse.Namespace) -> int:
     from folio.api.app import create_app
 
     asyncio.run(_upgrade(settings))
     grace = math.ceil(settings.shutdown_grace_seconds)
-    return _serve(create_app(settings), host, port, settings.log_level, grace)
+
+    def build(metrics_dir: Path | None) -> FastAPI:
+        return create_app(_with_metrics_dir(settings, metrics_dir))
+
+    return serve(build, _serve_options(arguments, settings.log_level, grace, settings.metrics_dir))
 
 
-def _serve_web(settings: WebSettings, host: str, port: int) -> int:
+def _serve_web(settings: WebSettings, arguments: argparse.Namespace) -> int:
     from folio.web.app import create_app
 
-    return _serve(create_app(settings), host, port, settings.log_level, grace=10)
+    def build(metrics_dir: Path | None) -> FastAPI:
+        return create_app(_with_metrics_dir(settings, metrics_dir))
+
+    return serve(build, _serve_options(arguments, settings.log_level, 10, settings.metrics_dir))
 
 
-def _serve(app: FastAPI, host: str, port: int, log_level: str, grace: int) -> int:
-    import uvicorn
+SettingsT = TypeVar("SettingsT", ApiSettings, WebSettings)
 
-    from folio.metrics import uvicorn_protocol
 
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
+def _with_metrics_dir(settings: SettingsT, metrics_dir: Path | None) -> SettingsT:
+    return settings.model_copy(update={"metrics_dir": metrics_dir})
+
+
+def _serve_options(
+    arguments: argparse.Namespace, log_level: str, grace: int, metrics_dir: Path | None
+) -> ServeOptions:
+    return ServeOptions(
+        host=arguments.host,
+        port=arguments.port,
         log_level=log_level,
-        timeout_graceful_shutdown=grace,
-        # Counts open TCP connections (http_active_connections) where uvicorn sees them.
-        http=uvicorn_protocol(app.state.observability.connections),
+        grace_seconds=grace,
+        workers=arguments.workers,
+        max_requests=arguments.max_requests,
+        metrics_dir=metrics_dir,
     )
-    # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
-    uvicorn.Server(config).run()
-    return 0
 
 
 async def _upgrade(settings: ApiSettings) -> None:

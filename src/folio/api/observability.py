@@ -26,6 +26,7 @@ class ApiObservability(ServiceMetrics):
             version=__version__,
             commit=settings.build_commit,
             max_series=settings.metrics_max_series,
+            workers_dir=settings.metrics_dir,
         )
         self.settings = settings
         self.database = DatabaseMetrics(self.registry)
@@ -37,6 +38,7 @@ class ApiObservability(ServiceMetrics):
             "folio_projects",
             "Projects stored now, by state; refreshed in the background, not at scrape time.",
             ("state",),
+            aggregate="local",  # every worker counts the same rows
         )
         self._refresh_now = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,8 @@ class ApiSettings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_max_series: int = Field(default=2000, ge=10)
     metrics_include_self: bool = False
+    # Set by `--workers N` for its workers: where they share their metrics.
+    metrics_dir: Path | None = None
     metrics_refresh_seconds: float = Field(default=15.0, gt=0)
     build_commit: str = "unknown"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from folio.metrics.families import GaugeChild
 from folio.metrics.registry import MetricsRegistry
 
 Peer = tuple[str, int]
@@ -20,17 +21,22 @@ class ConnectionTracker:
         self.open_peers: set[Peer] = set()
         self.open_count = 0
         self.attached = False  # has a server protocol ever reported to this tracker?
+        self._gauge: GaugeChild | None = None
 
     def opened(self, peer: Peer | None) -> None:
         self.attached = True
         self.open_count += 1
         if peer is not None:
             self.open_peers.add(peer)
+        if self._gauge is not None:
+            self._gauge.inc()
 
     def closed(self, peer: Peer | None) -> None:
         self.open_count -= 1
         if peer is not None:
             self.open_peers.discard(peer)
+        if self._gauge is not None:
+            self._gauge.dec()
 
     def is_open(self, client: tuple[str, int] | None) -> bool:
         # Without a reporting server (or for unix sockets) nothing is known: assume open.
@@ -39,11 +45,13 @@ class ConnectionTracker:
         return (str(client[0]), int(client[1])) in self.open_peers
 
     def export(self, registry: MetricsRegistry) -> None:
-        gauge = registry.gauge(
+        # Kept current as connections come and go, so that across workers the sum over
+        # live workers is exact whichever worker is scraped.
+        self._gauge = registry.gauge(
             "http_active_connections",
             "Open client connections, idle keep-alive ones included, as the server sees them.",
         ).unlabelled()
-        registry.on_collect("http_active_connections", lambda: gauge.set(self.open_count))
+        self._gauge.set(self.open_count)
 
 
 def uvicorn_protocol(tracker: ConnectionTracker, base: str = "h11") -> type[asyncio.Protocol]:

@@ -46,11 +46,17 @@ class DatabaseMetrics:
             ("endpoint",),
             buckets=QUERIES_PER_REQUEST_BUCKETS,
         )
+        # Each worker has its own pool.
         self.pool_connections = registry.gauge(
-            "db_pool_connections", "Pooled database connections by state.", ("state",)
+            "db_pool_connections",
+            "Pooled database connections by state.",
+            ("state",),
+            aggregate="per_worker",
         )
         self.pool_max = registry.gauge(
-            "db_pool_max_connections", "The most connections the pool will open at once."
+            "db_pool_max_connections",
+            "The most connections the pool will open at once.",
+            aggregate="per_worker",
         )
         self._request_count: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
             "folio_db_queries_in_request", default=None

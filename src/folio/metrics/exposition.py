@@ -20,8 +20,8 @@ from folio.metrics.families import (
     GaugeFamily,
     HistogramChild,
     HistogramFamily,
-    escape_label_value,
 )
+from folio.metrics.naming import escape_label_value
 from folio.metrics.registry import MetricsRegistry
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,7 +32,7 @@ def render(registry: MetricsRegistry, *, openmetrics: bool = False) -> bytes:
     """Every family in ``registry`` plus its bridged collectors, in the chosen format."""
     registry.run_collect_hooks()
     lines: list[str] = []
-    for family in list(registry.families.values()):
+    for family in registry.families_to_render():
         if isinstance(family, HistogramFamily):
             _histogram(lines, family, openmetrics)
         else:

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
+
+from folio.metrics.naming import check_buckets, check_label_name, check_name, label_text
 
 OVERFLOW_LABEL_VALUE = "__overflow__"
 DEFAULT_MAX_SERIES = 2000
 
 OverflowHook = Callable[[str], None]
+# How a family's series combine across worker processes: summed over every worker that
+# ever lived (gauges: over live ones), one series per live worker, or this worker's only.
+Aggregate = Literal["sum", "per_worker", "local"]
+# A series' numbers: a list in one process, a window on a shared file across workers.
+Cells = MutableSequence[float]
+# Hands a new series its cells: (label values, how many numbers) -> zeroed cells.
+Allocator = Callable[[tuple[str, ...], int], Cells]
+
+
+def private_cells(_label_values: tuple[str, ...], size: int) -> Cells:
+    """Cells for a series only this process sees."""
+    return [0.0] * size
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,73 +38,99 @@ class Exemplar:
 
 
 class CounterChild:
-    __slots__ = ("exemplar", "label_text", "label_values", "value")
+    """One counter series; its value lives in ``cells[0]``."""
 
-    def __init__(self, label_values: tuple[str, ...], label_text: str) -> None:
+    __slots__ = ("cells", "exemplar", "label_text", "label_values")
+
+    def __init__(self, label_values: tuple[str, ...], label_text: str, cells: Cells) -> None:
         self.label_values = label_values
         self.label_text = label_text
-        self.value = 0.0
+        self.cells = cells
         self.exemplar: Exemplar | None = None
 
     def inc(self, amount: float = 1.0, exemplar: Mapping[str, str] | None = None) -> None:
         if amount < 0:
             raise ValueError(f"counters only go up: inc({amount}) is negative")
-        self.value += amount
+        self.cells[0] += amount
         if exemplar:
             self.exemplar = Exemplar(exemplar, amount, time.time())
 
+    @property
+    def value(self) -> float:
+        return self.cells[0]
+
 
 class GaugeChild:
-    __slots__ = ("label_text", "label_values", "value")
+    """One gauge series; its value lives in ``cells[0]``."""
 
-    def __init__(self, label_values: tuple[str, ...], label_text: str) -> None:
+    __slots__ = ("cells", "label_text", "label_values")
+
+    def __init__(self, label_values: tuple[str, ...], label_text: str, cells: Cells) -> None:
         self.label_values = label_values
         self.label_text = label_text
-        self.value = 0.0
+        self.cells = cells
 
     def inc(self, amount: float = 1.0) -> None:
-        self.value += amount
+        self.cells[0] += amount
 
     def dec(self, amount: float = 1.0) -> None:
-        self.value -= amount
+        self.cells[0] -= amount
 
     def set(self, value: float) -> None:
-        self.value = float(value)
+        self.cells[0] = float(value)
+
+    @property
+    def value(self) -> float:
+        return self.cells[0]
 
 
 class HistogramChild:
-    """Per-bucket (not cumulative) counts; the renderer accumulates them."""
+    """Per-bucket (not cumulative) counts in ``cells[:-1]``, the sum in ``cells[-1]``.
+
+    The renderer accumulates the buckets.
+    """
 
     __slots__ = (
         "bounds",
-        "bucket_counts",
         "bucket_prefixes",
+        "cells",
         "exemplars",
         "label_text",
         "label_values",
-        "sum",
     )
 
     def __init__(
-        self, label_values: tuple[str, ...], label_text: str, bounds: tuple[float, ...]
+        self,
+        label_values: tuple[str, ...],
+        label_text: str,
+        bounds: tuple[float, ...],
+        cells: Cells,
     ) -> None:
         self.label_values = label_values
         self.label_text = label_text
         self.bounds = bounds
         # Built by the renderer on first use: the text before each bucket's count.
         self.bucket_prefixes: tuple[str, ...] | None = None
-        self.bucket_counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
+        self.cells = cells
         self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
         index = bisect_left(self.bounds, value)
-        self.bucket_counts[index] += 1
-        self.sum += value
+        cells = self.cells
+        cells[index] += 1
+        cells[-1] += value
         if exemplar:
             if self.exemplars is None:
-                self.exemplars = [None] * len(self.bucket_counts)
+                self.exemplars = [None] * (len(self.bounds) + 1)
             self.exemplars[index] = Exemplar(exemplar, value, time.time())
+
+    @property
+    def bucket_counts(self) -> list[int]:
+        return [int(count) for count in self.cells[:-1]]
+
+    @property
+    def sum(self) -> float:
+        return self.cells[-1]
 
     @property
     def count(self) -> int:
@@ -114,11 +153,13 @@ class Family(Generic[ChildT]):
         *,
         max_series: int = DEFAULT_MAX_SERIES,
         on_overflow: OverflowHook | None = None,
+        aggregate: Aggregate = "sum",
+        allocate: Allocator = private_cells,
     ) -> None:
         name = self.family_name(name)
-        _check_name(name)
+        check_name(name)
         for label_name in label_names:
-            _check_label_name(label_name)
+            check_label_name(label_name)
         if max_series < 1:
             raise ValueError(f"{name}: max_series must be at least 1, got {max_series}")
         self.name = name
@@ -126,6 +167,8 @@ class Family(Generic[ChildT]):
         self.label_names = tuple(label_names)
         self.max_series = max_series
         self.on_overflow = on_overflow
+        self.aggregate = aggregate
+        self.allocate = allocate
         self.children: dict[tuple[str, ...], ChildT] = {}
         self._overflow: ChildT | None = None
 
@@ -192,14 +235,16 @@ class CounterFamily(Family[CounterChild]):
         return f"{self.name}_total"
 
     def _new_child(self, label_values: tuple[str, ...]) -> CounterChild:
-        return CounterChild(label_values, label_text(self.label_names, label_values))
+        text = label_text(self.label_names, label_values)
+        return CounterChild(label_values, text, self.allocate(label_values, 1))
 
 
 class GaugeFamily(Family[GaugeChild]):
     kind = "gauge"
 
     def _new_child(self, label_values: tuple[str, ...]) -> GaugeChild:
-        return GaugeChild(label_values, label_text(self.label_names, label_values))
+        text = label_text(self.label_names, label_values)
+        return GaugeChild(label_values, text, self.allocate(label_values, 1))
 
 
 class HistogramFamily(Family[HistogramChild]):
@@ -214,55 +259,24 @@ class HistogramFamily(Family[HistogramChild]):
         buckets: Sequence[float],
         max_series: int = DEFAULT_MAX_SERIES,
         on_overflow: OverflowHook | None = None,
+        aggregate: Aggregate = "sum",
+        allocate: Allocator = private_cells,
     ) -> None:
         if "le" in label_names:
             raise ValueError(f"{name}: 'le' is reserved for histogram buckets")
         super().__init__(
-            name, documentation, label_names, max_series=max_series, on_overflow=on_overflow
+            name,
+            documentation,
+            label_names,
+            max_series=max_series,
+            on_overflow=on_overflow,
+            aggregate=aggregate,
+            allocate=allocate,
         )
-        self.bounds = _check_buckets(name, buckets)
+        self.bounds = check_buckets(name, buckets)
 
     def _new_child(self, label_values: tuple[str, ...]) -> HistogramChild:
         text = label_text(self.label_names, label_values)
-        return HistogramChild(label_values, text, self.bounds)
-
-
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    """The inside of a sample's braces, escaped once here so rendering only concatenates."""
-    return ",".join(
-        f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True)
-    )
-
-
-def _check_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
-    bounds = tuple(float(bound) for bound in buckets if bound != math.inf)
-    if not bounds:
-        raise ValueError(f"{name}: a histogram needs at least one finite bucket")
-    if any(math.isnan(bound) for bound in bounds) or list(bounds) != sorted(set(bounds)):
-        raise ValueError(f"{name}: buckets must be strictly increasing numbers, got {buckets!r}")
-    return bounds
-
-
-def _check_name(name: str) -> None:
-    if (
-        not name
-        or not (name[0].isalpha() or name[0] in "_:")
-        or not all(character.isalnum() or character in "_:" for character in name)
-        or not name.isascii()
-    ):
-        raise ValueError(f"invalid metric name {name!r}: use [a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-def _check_label_name(name: str) -> None:
-    if (
-        not name
-        or name.startswith("__")
-        or not (name[0].isalpha() or name[0] == "_")
-        or not all(character.isalnum() or character == "_" for character in name)
-        or not name.isascii()
-    ):
-        raise ValueError(f"invalid label name {name!r}: use [a-zA-Z_][a-zA-Z0-9_]*, no '__' prefix")
+        # One cell per bucket, +Inf included, then one for the sum.
+        cells = self.allocate(label_values, len(self.bounds) + 2)
+        return HistogramChild(label_values, text, self.bounds, cells)

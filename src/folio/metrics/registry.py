@@ -4,30 +4,45 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from folio.metrics.families import (
     DEFAULT_MAX_SERIES,
+    Aggregate,
     CounterFamily,
     GaugeFamily,
     HistogramFamily,
 )
 
+if TYPE_CHECKING:
+    from folio.metrics.multiprocess.worker import WorkerMetrics
+
 logger = logging.getLogger("folio.metrics")
 
+Family = CounterFamily | GaugeFamily | HistogramFamily
 FamilyT = TypeVar("FamilyT", CounterFamily, GaugeFamily, HistogramFamily)
 CollectHook = Callable[[], None]
 
 
 class MetricsRegistry:
-    """Owns metric families, scrape-time hooks and bridged prometheus_client collectors."""
+    """Owns metric families, scrape-time hooks and bridged prometheus_client collectors.
 
-    def __init__(self, *, default_max_series: int = DEFAULT_MAX_SERIES) -> None:
+    With ``workers``, series live in the directory the service's worker processes share,
+    and renders show every worker's values merged (see folio.metrics.multiprocess).
+    """
+
+    def __init__(
+        self,
+        *,
+        default_max_series: int = DEFAULT_MAX_SERIES,
+        workers: WorkerMetrics | None = None,
+    ) -> None:
         self.default_max_series = default_max_series
-        self.families: dict[str, CounterFamily | GaugeFamily | HistogramFamily] = {}
+        self.workers = workers
+        self.families: dict[str, Family] = {}
         self.collect_hooks: list[tuple[str, CollectHook]] = []
         # prometheus_client's process, GC and platform collectors, rendered by it.
         self.bridged = CollectorRegistry(auto_describe=False)
@@ -52,6 +67,7 @@ class MetricsRegistry:
         label_names: Sequence[str] = (),
         *,
         max_series: int | None = None,
+        aggregate: Aggregate = "sum",
     ) -> CounterFamily:
         family = CounterFamily(
             name,
@@ -59,6 +75,7 @@ class MetricsRegistry:
             label_names,
             max_series=max_series or self.default_max_series,
             on_overflow=self._count_overflow,
+            aggregate=_check_aggregate(name, aggregate, local_allowed=False),
         )
         return self._register(family)
 
@@ -69,13 +86,17 @@ class MetricsRegistry:
         label_names: Sequence[str] = (),
         *,
         max_series: int | None = None,
+        aggregate: Aggregate = "sum",
     ) -> GaugeFamily:
+        """A gauge; ``aggregate`` says how workers combine: "sum" (over live workers),
+        "per_worker" (a ``worker`` label) or "local" (the scraped worker's own value)."""
         family = GaugeFamily(
             name,
             documentation,
             label_names,
             max_series=max_series or self.default_max_series,
             on_overflow=self._count_overflow,
+            aggregate=_check_aggregate(name, aggregate, local_allowed=True),
         )
         return self._register(family)
 
@@ -87,6 +108,7 @@ class MetricsRegistry:
         *,
         buckets: Sequence[float],
         max_series: int | None = None,
+        aggregate: Aggregate = "sum",
     ) -> HistogramFamily:
         family = HistogramFamily(
             name,
@@ -95,6 +117,7 @@ class MetricsRegistry:
             buckets=buckets,
             max_series=max_series or self.default_max_series,
             on_overflow=self._count_overflow,
+            aggregate=_check_aggregate(name, aggregate, local_allowed=False),
         )
         return self._register(family)
 
@@ -105,6 +128,12 @@ class MetricsRegistry:
     def bridge(self, collector: Collector) -> None:
         """Export a prometheus_client collector (process, GC, platform) as it renders itself."""
         self.bridged.register(collector)
+
+    def families_to_render(self) -> list[Family]:
+        """This process's families, or, across workers, every worker's values merged."""
+        if self.workers is None:
+            return list(self.families.values())
+        return self.workers.merged_families(self)
 
     def run_collect_hooks(self) -> None:
         for name, hook in self.collect_hooks:
@@ -121,8 +150,28 @@ class MetricsRegistry:
     def _register(self, family: FamilyT) -> FamilyT:
         if family.name in self.families:
             raise ValueError(f"metric {family.name!r} is already registered in this registry")
+        if self.workers is not None:
+            allocate = self.workers.allocator(family.name, family.kind, family.aggregate)
+            if allocate is not None:
+                family.allocate = allocate
         self.families[family.name] = family
         return family
 
     def _count_overflow(self, metric: str) -> None:
         self.series_overflow.labels(metric).inc()
+
+
+def _check_aggregate(name: str, aggregate: str, *, local_allowed: bool) -> Aggregate:
+    allowed: tuple[Aggregate, ...] = (
+        ("sum", "per_worker", "local")
+        if local_allowed
+        else (
+            "sum",
+            "per_worker",
+        )
+    )
+    if aggregate not in allowed:
+        raise ValueError(
+            f"{name}: aggregate must be one of {', '.join(allowed)}, got {aggregate!r}"
+        )
+    return aggregate

@@ -10,15 +10,24 @@ import time
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
 from folio.metrics.registry import MetricsRegistry
+from folio.metrics.worker_runtime import WorkerProcessCollector, export_worker_gc
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def export_process_metrics(registry: MetricsRegistry) -> None:
-    """process_*, python_gc_* and python_info, from prometheus_client's own collectors."""
-    ProcessCollector(registry=registry.bridged)
-    GCCollector(registry=registry.bridged)
+    """process_*, python_gc_* and python_info, from prometheus_client's own collectors.
+
+    Across workers, process_* and python_gc_* carry a ``worker`` label: one series per
+    live worker, whichever is scraped.
+    """
     PlatformCollector(registry=registry.bridged)
+    if registry.workers is None:
+        ProcessCollector(registry=registry.bridged)
+        GCCollector(registry=registry.bridged)
+        return
+    registry.bridge(WorkerProcessCollector(registry.workers))
+    export_worker_gc(registry)
 
 
 def export_build_info(registry: MetricsRegistry, prefix: str, version: str, commit: str) -> None:
@@ -27,6 +36,7 @@ def export_build_info(registry: MetricsRegistry, prefix: str, version: str, comm
         f"{prefix}_build_info",
         "Always 1; the labels say which build is running.",
         ("version", "commit", "python"),
+        aggregate="local",
     ).labels(version, commit, platform.python_version()).set(1)
 
 
@@ -40,10 +50,12 @@ class LoopLagSampler:
         if interval <= 0:
             raise ValueError(f"the sampling interval must be positive, got {interval}")
         self.interval = interval
+        self.registry = registry
         self.lag = registry.histogram(
             "python_asyncio_event_loop_lag_seconds",
             "How much later than asked the event loop woke a sleeping task.",
             buckets=LAG_BUCKETS,
+            aggregate="per_worker",
         ).unlabelled()
         self._task: asyncio.Task[None] | None = None
 
@@ -63,3 +75,7 @@ class LoopLagSampler:
             asked_at = time.perf_counter()
             await asyncio.sleep(self.interval)
             self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
+            if self.registry.workers is not None:
+                # Only the scraped worker renders; the others publish their scrape-time
+                # values (pool sizes, GC counts) on this tick instead.
+                self.registry.run_collect_hooks()

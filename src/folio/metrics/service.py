@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -9,6 +11,7 @@ from folio.metrics.connections import ConnectionTracker
 from folio.metrics.endpoint import MetricsEndpoint
 from folio.metrics.http import HttpMetrics
 from folio.metrics.middleware import MetricsMiddleware, RequestQueries
+from folio.metrics.multiprocess import WorkerMetrics
 from folio.metrics.registry import MetricsRegistry
 from folio.metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
 
@@ -16,8 +19,18 @@ from folio.metrics.runtime import LoopLagSampler, export_build_info, export_proc
 class ServiceMetrics:
     """A registry with http_*, open connections, process and GC, loop lag and build info."""
 
-    def __init__(self, *, service: str, version: str, commit: str, max_series: int) -> None:
-        self.registry = MetricsRegistry(default_max_series=max_series)
+    def __init__(
+        self,
+        *,
+        service: str,
+        version: str,
+        commit: str,
+        max_series: int,
+        workers_dir: Path | None = None,
+    ) -> None:
+        # With workers_dir, this process is one of several workers sharing their metrics.
+        workers = WorkerMetrics(workers_dir) if workers_dir is not None else None
+        self.registry = MetricsRegistry(default_max_series=max_series, workers=workers)
         self.http = HttpMetrics(self.registry, max_series=max_series)
         self.connections = ConnectionTracker()
         self.connections.export(self.registry)

@@ -22,6 +22,7 @@ class WebObservability(ServiceMetrics):
             version=__version__,
             commit=settings.build_commit,
             max_series=settings.metrics_max_series,
+            workers_dir=settings.metrics_dir,
         )
         self.settings = settings
         self.page_views = self.registry.counter(

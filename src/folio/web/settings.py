@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +23,8 @@ class WebSettings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_max_series: int = Field(default=2000, ge=10)
     metrics_include_self: bool = False
+    # Set by `--workers N` for its workers: where they share their metrics.
+    metrics_dir: Path | None = None
     build_commit: str = "unknown"
     log_level: str = "info"
 

@@ -1,0 +1,170 @@
+"""Serve an app with uvicorn: in this process, or in N forked workers sharing one socket.
+
+With several workers, this process binds the socket, prepares the shared metrics
+directory, forks the workers and replaces any that exits (a crash, or a recycle after
+``max_requests``), folding the dead worker's counts into the directory's archive first.
+SIGTERM or SIGINT stops the workers gracefully, then this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from folio.metrics.multiprocess import MetricsDirectory
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+logger = logging.getLogger("folio.serve")
+
+STARTUP_FAILURE = 3  # as uvicorn: a worker that cannot start would fail again
+POLL_SECONDS = 0.2
+
+# Builds the app in a worker; it gets the metrics directory the workers share.
+AppFactory = Callable[[Path | None], "FastAPI"]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    port: int
+    log_level: str
+    grace_seconds: int
+    workers: int = 1
+    max_requests: int | None = None
+    metrics_dir: Path | None = None
+
+
+def serve(build_app: AppFactory, options: ServeOptions) -> int:
+    if options.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {options.workers}")
+    if options.workers == 1 and options.max_requests is None:
+        _run_worker(build_app(None), options, sockets=None)
+        return 0
+    return _Supervisor(build_app, options).run()
+
+
+def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket] | None) -> bool:
+    """Serve until told to stop; False when the app never started."""
+    import uvicorn
+
+    from folio.metrics import uvicorn_protocol
+
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        timeout_graceful_shutdown=options.grace_seconds,
+        limit_max_requests=options.max_requests,
+        # Counts open TCP connections (http_active_connections) where uvicorn sees them.
+        http=uvicorn_protocol(app.state.observability.connections),
+    )
+    # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    return server.started
+
+
+class _Supervisor:
+    def __init__(self, build_app: AppFactory, options: ServeOptions) -> None:
+        self.build_app = build_app
+        self.options = options
+        self.owns_directory = options.metrics_dir is None
+        self.directory_path = options.metrics_dir or Path(tempfile.mkdtemp(prefix="folio-"))
+        self.workers: set[int] = set()
+        self.stopping = False
+        self.failed = False
+
+    def run(self) -> int:
+        MetricsDirectory.reset(self.directory_path)
+        self.directory = MetricsDirectory(self.directory_path)
+        listener = self._bind()
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            for _ in range(self.options.workers):
+                self._spawn(listener)
+            while self.workers:
+                self._reap(listener)
+                time.sleep(POLL_SECONDS)
+        finally:
+            listener.close()
+            self._stop_workers()
+            if self.owns_directory:
+                shutil.rmtree(self.directory_path, ignore_errors=True)
+        return 1 if self.failed else 0
+
+    def _bind(self) -> socket.socket:
+        listener = socket.create_server((self.options.host, self.options.port), backlog=2048)
+        listener.set_inheritable(True)
+        return listener
+
+    def _spawn(self, listener: socket.socket) -> None:
+        pid = os.fork()
+        if pid:
+            self.workers.add(pid)
+            logger.info("started worker %d", pid)
+            return
+        status = STARTUP_FAILURE
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.setpgid(0, 0)  # Ctrl-C reaches the supervisor only; it stops workers once
+            app = self.build_app(self.directory_path)
+            status = 0 if _run_worker(app, self.options, [listener]) else STARTUP_FAILURE
+        except BaseException:
+            logger.exception("worker %d failed", os.getpid())
+        finally:
+            os._exit(status)
+
+    def _reap(self, listener: socket.socket) -> None:
+        while self.workers:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return
+            self.workers.discard(pid)
+            # Fold the dead worker's counters into the archive before its pid is reused.
+            self.directory.compact()
+            code = os.waitstatus_to_exitcode(status)
+            if code == STARTUP_FAILURE:
+                logger.error("worker %d could not start; stopping", pid)
+                self.failed = True
+                self._request_stop(signal.SIGTERM, None)
+            elif not self.stopping:
+                logger.info("worker %d exited (%d); starting another", pid, code)
+                self._spawn(listener)
+
+    def _request_stop(self, _signal: int, _frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            for pid in self.workers:
+                _signal_worker(pid, signal.SIGTERM)
+
+    def _stop_workers(self) -> None:
+        self._request_stop(signal.SIGTERM, None)
+        deadline = time.monotonic() + self.options.grace_seconds + 5
+        while self.workers and time.monotonic() < deadline:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                self.workers.discard(pid)
+            else:
+                time.sleep(POLL_SECONDS)
+        for pid in self.workers:
+            _signal_worker(pid, signal.SIGKILL)
+
+
+def _signal_worker(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)

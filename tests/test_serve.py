@@ -1,0 +1,159 @@
+"""`folio api --workers N`: real worker processes behind one port, with exact metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.ports import free_port
+
+WORKERS = 3
+MAX_REQUESTS = 60
+REQUESTS = 400
+CONCURRENCY = 8
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[str]
+    url: str
+    metrics_dir: Path
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """`folio api` with several workers that recycle every MAX_REQUESTS requests."""
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    environment = {
+        **os.environ,
+        "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db",
+        "FOLIO_METRICS_DIR": str(metrics_dir),
+    }
+    command = [sys.executable, "-m", "folio", "api", "--port", str(port)]
+    command += ["--workers", str(WORKERS), "--max-requests", str(MAX_REQUESTS)]
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    running = Service(process, f"http://127.0.0.1:{port}", metrics_dir)  # type: ignore[arg-type]
+    try:
+        _wait_for_workers(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_workers(service: Service) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert service.process.poll() is None, "folio api exited while starting"
+        try:
+            if len(_worker_pids(_scrape(service))) == WORKERS:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the workers did not all start within 60 s")
+
+
+def _scrape(service: Service) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    # A new connection each time, so that different workers answer.
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        text = client.get(f"{service.url}/api/metrics", timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _worker_pids(found: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
+    return {
+        dict(labels)["worker"]
+        for name, labels in found
+        if name == "process_cpu_seconds_total" and "worker" in dict(labels)
+    }
+
+
+def _served(found: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+    return sum(
+        value
+        for (name, labels), value in found.items()
+        if name == "http_requests_total" and dict(labels)["endpoint"] == "/api/projects"
+    )
+
+
+async def _load(url: str) -> int:
+    """REQUESTS GETs at CONCURRENCY, one connection each; the number answered 200.
+
+    A worker that is recycling closes connections it accepted but had not read yet, so a
+    GET is retried on a connection closed without an answer, as HTTP clients do.
+    """
+    limits = httpx.Limits(max_keepalive_connections=0)
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one() -> bool:
+            async with semaphore:
+                for _ in range(3):
+                    try:
+                        return (await client.get(f"{url}/api/projects")).status_code == 200
+                    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
+                        continue
+                return False
+
+        return sum(await asyncio.gather(*(one() for _ in range(REQUESTS))))
+
+
+def test_counts_are_exact_whichever_worker_is_scraped(service: Service) -> None:
+    """Workers recycle under load, yet every scrape, from any worker, counts every request."""
+    first_pids = _worker_pids(_scrape(service))
+    answered = asyncio.run(_load(service.url))
+    assert answered == REQUESTS
+    scrapes = [_scrape(service) for _ in range(WORKERS * 3)]
+    assert [_served(found) for found in scrapes] == [REQUESTS] * len(scrapes)
+    assert [
+        sum(v for (n, _), v in found.items() if n == "http_request_duration_seconds_count")
+        >= REQUESTS
+        for found in scrapes
+    ] == [True] * len(scrapes)
+    # 400 requests over workers that leave after 60: most of the first ones are gone.
+    assert _worker_pids(scrapes[-1]) - first_pids
+    assert len(_worker_pids(scrapes[-1])) == WORKERS
+    # Bounded storage: one file per live worker, the archive and the lock.
+    files = sorted(os.listdir(service.metrics_dir))
+    assert len(files) <= WORKERS + 2, files
+
+
+def test_a_killed_worker_loses_no_counts(service: Service) -> None:
+    """SIGKILL one worker: it is replaced, and the totals it had counted stay."""
+    answered = asyncio.run(_load(service.url))
+    before = _scrape(service)
+    victim = sorted(_worker_pids(before))[0]
+    os.kill(int(victim), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        after = _scrape(service)
+        pids = _worker_pids(after)
+        if victim not in pids and len(pids) == WORKERS:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the killed worker was not replaced")
+    assert _served(after) == answered == REQUESTS
