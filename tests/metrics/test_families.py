@@ -69,6 +69,18 @@ def test_histogram_buckets_use_le_semantics() -> None:
     assert child.sum == 8
 
 
+def test_negative_observations_need_negative_buckets() -> None:
+    """With buckets all >= 0 a negative value is refused; with a negative bucket it counts."""
+    registry = MetricsRegistry()
+    latency = registry.histogram("latency_seconds", "x", buckets=[0.1, 1]).unlabelled()
+    with pytest.raises(ValueError, match="buckets are all >= 0"):
+        latency.observe(-0.5)
+    assert latency.count == 0
+    offset = registry.histogram("offset_seconds", "x", buckets=[-1, 0, 1]).unlabelled()
+    offset.observe(-0.5)
+    assert (offset.bucket_counts, offset.sum) == ([0, 1, 0, 0], -0.5)
+
+
 def test_series_past_the_cap_go_to_one_overflow_series() -> None:
     """Past max_series, new label sets share one overflow child and are counted."""
     registry = MetricsRegistry()

@@ -76,6 +76,10 @@ def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> 
     name = family.name
     _header(lines, name, "histogram", family.documentation)
     append = lines.append
+    # With negative buckets a sum is no longer monotonic: OpenMetrics forbids it (and a
+    # count without a sum), and prometheus_client leaves it out of the text format too.
+    with_sum = family.bounds[0] >= 0
+    with_count = with_sum or not openmetrics
     for child in list(family.samples_children()):
         prefixes = child.bucket_prefixes or _bucket_prefixes(name, child)
         counts = list(child.bucket_counts)
@@ -88,8 +92,10 @@ def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> 
             else:
                 append(f"{prefix}{cumulative}")
         labels = f"{{{child.label_text}}}" if child.label_text else ""
-        append(f"{name}_count{labels} {cumulative}")
-        append(f"{name}_sum{labels} {format_value(child.sum)}")
+        if with_count:
+            append(f"{name}_count{labels} {cumulative}")
+        if with_sum:
+            append(f"{name}_sum{labels} {format_value(child.sum)}")
 
 
 def _bucket_prefixes(name: str, child: HistogramChild) -> tuple[str, ...]:

@@ -115,6 +115,12 @@ class HistogramChild:
         self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
+        if value < 0 and self.bounds[0] >= 0:
+            # Its sum would go down, which no scraper accepts of a counter-like sum.
+            raise ValueError(
+                f"cannot observe {value}: this histogram's buckets are all >= 0, "
+                "so its observations must be too"
+            )
         index = bisect_left(self.bounds, value)
         cells = self.cells
         cells[index] += 1
