@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, ROOT
 from bench.report import write_report
 
-PARTS = ["bench.overhead", "bench.scrape"]
+PARTS = ["bench.overhead", "bench.scrape", "bench.merge", "bench.web"]
 
 
 def main() -> int:

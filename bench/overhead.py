@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -65,6 +65,9 @@ TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 class VariantFailed(Exception):
     """The variant's server did not start, answer correctly or survive the load."""
+
+
+MEASUREMENT_ERRORS = (VariantFailed, OSError, ValueError, subprocess.TimeoutExpired)
 
 
 @dataclass(frozen=True)
@@ -273,14 +276,12 @@ def parse_wrk(output: str) -> WrkResult:
 # --- one measurement -----------------------------------------------------------------------
 
 
-def measure(variant: str, configuration: str, round_: int, settings: Settings) -> Sample:
-    with running_server(variant, configuration) as server:
-        run_wrk(wrk_command(server.port, settings.warmup, latency=False), settings.warmup)
-        cpu_before = cpu_seconds(server.process.pid)
-        output = run_wrk(wrk_command(server.port, settings.duration), settings.duration)
-        cpu_after = cpu_seconds(server.process.pid)
-        if server.process.poll() is not None:
-            raise VariantFailed(f"server died under load: {server.error_tail()}")
+def measure(server: Server, round_: int, settings: Settings) -> Sample:
+    cpu_before = cpu_seconds(server.process.pid)
+    output = run_wrk(wrk_command(server.port, settings.duration), settings.duration)
+    cpu_after = cpu_seconds(server.process.pid)
+    if server.process.poll() is not None:
+        raise VariantFailed(f"server died under load: {server.error_tail()}")
     result = parse_wrk(output)
     if result.non_2xx or not result.requests:
         raise VariantFailed(f"{result.non_2xx} non-2xx of {result.requests} responses")
@@ -300,29 +301,56 @@ def rotated(variants: Sequence[str], round_: int) -> list[str]:
     return [*variants[shift:], *variants[:shift]]
 
 
+def start_servers(
+    stack: ExitStack, configuration: str, settings: Settings, failures: dict[str, str]
+) -> dict[str, Server]:
+    """One warmed-up server per variant still standing, all up at once, until ``stack`` closes."""
+    servers: dict[str, Server] = {}
+    for variant in VARIANTS:
+        if variant in failures:
+            continue
+        try:
+            server = stack.enter_context(running_server(variant, configuration))
+            run_wrk(wrk_command(server.port, settings.warmup, latency=False), settings.warmup)
+        except MEASUREMENT_ERRORS as error:
+            failures[variant] = str(error) or type(error).__name__
+            print(f"[{configuration}] {variant:<18} FAILED to start: {failures[variant]}")
+            continue
+        servers[variant] = server
+    return servers
+
+
 def run_configuration(
     configuration: str, settings: Settings
 ) -> tuple[dict[str, list[Sample]], dict[str, str]]:
-    """Every round of every variant under one server configuration; failures stop a variant."""
+    """Every round of every variant under one server configuration; failures stop a variant.
+
+    Each round starts a fresh server per variant, so one process's luck (its memory
+    layout, say) does not follow a variant through every round, then runs each for a few
+    seconds in a rotated order: short, interleaved runs let the machine's drifts hit every
+    variant alike.
+    """
     samples: dict[str, list[Sample]] = {variant: [] for variant in VARIANTS}
     failures: dict[str, str] = {}
     for round_ in range(settings.rounds):
-        for variant in rotated(VARIANTS, round_):
-            if variant in failures:
-                continue
-            label = f"[{configuration} round {round_ + 1}/{settings.rounds}] {variant:<18}"
-            try:
-                sample = measure(variant, configuration, round_, settings)
-            except (VariantFailed, OSError, ValueError, subprocess.TimeoutExpired) as error:
-                failures[variant] = str(error) or type(error).__name__
-                print(f"{label} FAILED: {failures[variant]}", flush=True)
-                continue
-            samples[variant].append(sample)
-            print(
-                f"{label} {sample.rps:9,.0f} req/s  p99 {sample.p99_ms:6.2f} ms  "
-                f"{sample.cpu_us_per_request:6.0f} CPU µs/req",
-                flush=True,
-            )
+        with ExitStack() as stack:
+            servers = start_servers(stack, configuration, settings, failures)
+            for variant in rotated(VARIANTS, round_):
+                if variant not in servers:
+                    continue
+                label = f"[{configuration} round {round_ + 1}/{settings.rounds}] {variant:<18}"
+                try:
+                    sample = measure(servers[variant], round_, settings)
+                except MEASUREMENT_ERRORS as error:
+                    failures[variant] = str(error) or type(error).__name__
+                    print(f"{label} FAILED: {failures[variant]}", flush=True)
+                    continue
+                samples[variant].append(sample)
+                print(
+                    f"{label} {sample.rps:9,.0f} req/s  p99 {sample.p99_ms:6.2f} ms  "
+                    f"{sample.cpu_us_per_request:6.0f} CPU µs/req",
+                    flush=True,
+                )
     return samples, failures
 
 
@@ -374,9 +402,10 @@ def method_text(settings: Settings) -> str:
     return (
         f"One uvicorn worker pinned to CPU {SERVER_CPU}, loaded by `wrk -t1 -c{CONNECTIONS}` "
         f"pinned to CPU {CLIENT_CPU} with GET {TARGET_PATH} (a small JSON answer, no database) "
-        f"for {settings.duration} s after a {settings.warmup} s warm-up; a fresh server per run. "
-        f"{settings.rounds} round(s); in each, every variant runs once, in an order rotated per "
-        "round. Figures are medians over rounds; the ratio to bare pairs each run with the bare "
+        f"for {settings.duration} s per run. {settings.rounds} round(s); each starts a fresh "
+        f"server per variant, warms each up for {settings.warmup} s, then runs every variant "
+        "once, in an order rotated per round (the servers not being measured sit idle). "
+        "Figures are medians over rounds; the ratio to bare pairs each run with the bare "
         "app's run of the same round. CPU µs/request is the server process's user+system time "
         "during the measured run over the requests wrk completed. Every variant must first "
         "answer each route like the bare app and, if instrumented, show the route in /metrics. "
@@ -437,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    settings = Settings(rounds=1, duration=2, warmup=1) if arguments.quick else Settings(6, 8, 1)
+    settings = Settings(rounds=1, duration=2, warmup=1) if arguments.quick else Settings(12, 3, 1)
     started = time.monotonic()
     configurations = {
         name: summarise_configuration(name, *run_configuration(name, settings))

@@ -12,26 +12,24 @@ from bench.overhead_apps import VARIANTS
 def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
     overhead = _load(results / "overhead.json")
     scrape = _load(results / "scrape.json")
+    web = _load(results / "web.json")
+    merge = _load(results / "merge.json")
     lines = ["# Benchmarks", ""]
     if quick:
         lines += [
             "> A `--quick` smoke run: too short to compare; run `make bench` for figures.",
             "",
         ]
-    lines += _machine(overhead or scrape)
-    lines += _targets(overhead, scrape)
-    lines += _overhead(overhead) + _scrape(scrape)
-    lines += [
-        "## Multi-worker merge",
-        "",
-        "Measured once the multi-worker issue lands (4 workers x 1,000 series).",
-        "",
-    ]
+    lines += _machine(overhead or scrape or web)
+    lines += _targets(overhead, scrape, merge)
+    lines += _overhead(overhead) + _scrape(scrape) + _merge(merge) + _web(web)
     destination.write_text("\n".join(lines))
     return destination
 
 
-def _targets(overhead: dict[str, Any] | None, scrape: dict[str, Any] | None) -> list[str]:
+def _targets(
+    overhead: dict[str, Any] | None, scrape: dict[str, Any] | None, merge: dict[str, Any] | None
+) -> list[str]:
     """folio's aims beside this run's figures, met or not."""
     rows = []
     if overhead is not None:
@@ -68,6 +66,16 @@ def _targets(overhead: dict[str, Any] | None, scrape: dict[str, Any] | None) -> 
                     during["ratio"] <= 2,
                 )
             )
+    if merge is not None:
+        result = merge["result"]
+        rows.append(
+            (
+                f"scrape {result['workers']} workers x {result['series_per_worker']:,} series",
+                f"<= {result['target_ms']:.0f} ms",
+                f"{result['folio_ms']:.1f} ms",
+                result["met"],
+            )
+        )
     if not rows:
         return []
     lines = ["## Against the targets", "", "| what | aim | this run | met |", "|---|---|---|---|"]
@@ -111,11 +119,9 @@ def _overhead(data: dict[str, Any] | None) -> list[str]:
             if "skipped" in row:
                 lines.append(f"| {variant} | skipped: {row['skipped']} | | | | |")
                 continue
-            ratio = row["ratio_to_bare"]
             lines.append(
-                f"| {variant} | {row['rps']:,.0f} | {ratio['median']:.2f} "
-                f"({ratio['min']:.2f} to {ratio['max']:.2f}) | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {row['cpu_us_per_request']:.0f} |"
+                f"| {variant} | {row['rps']:,.0f} | {_spread(row['ratio_to_bare'])} | "
+                f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['cpu_us_per_request']:.0f} |"
             )
         lines.append("")
     lines += _commands(data) + _versions(data)
@@ -169,6 +175,65 @@ def _scrape(data: dict[str, Any] | None) -> list[str]:
         )
     lines.append("")
     return lines + _commands(data) + _versions(data)
+
+
+def _web(data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return ["## folio-web", "", "Not run.", ""]
+    lines = [
+        "## folio-web",
+        "",
+        data.get("method", ""),
+        "",
+        "| request | variant | req/s (median) | ratio on/off (median, min to max) | p50 ms "
+        "| p99 ms | CPU µs/request | CPU on/off (median, min to max) | web core busy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    beacons = data["beacons"]
+    for workload in [*data["pages"].values(), beacons]:
+        for variant, row in workload["variants"].items():
+            if "skipped" in row:
+                lines.append(f"| {workload['request']} | {variant} | skipped: {row['skipped']} |")
+                continue
+            shipped = variant == "metrics-on"
+            lines.append(
+                f"| {workload['request']} | {variant} | {row['rps']:,.0f} | "
+                f"{_spread(workload['ratio_on_off']) if shipped else 'baseline'} | "
+                f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['cpu_us_per_request']:,.0f} | "
+                f"{_spread(workload['cpu_ratio_on_off']) if shipped else 'baseline'} | "
+                f"{row['web_core_busy']:.0%} |"
+            )
+    lines += [
+        "",
+        f"Beacons per second per core (metrics-on, one worker): {beacons['per_core']:,.0f}; "
+        f"per CPU-second of folio-web: {beacons['per_cpu_second']:,.0f}.",
+        "",
+    ]
+    return lines + _commands(data) + _versions(data)
+
+
+def _merge(data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return ["## Multi-worker merge", "", "Not run.", ""]
+    result = data["result"]
+    lines = [
+        "## Multi-worker merge",
+        "",
+        data["method"],
+        "",
+        "| workers x series | folio ms | folio first scrape ms | prometheus_client ms "
+        "| speed-up | folio's directory on disk |",
+        "|---|---|---|---|---|---|",
+        f"| {result['workers']} x {result['series_per_worker']:,} | {result['folio_ms']:.1f} | "
+        f"{result['folio_first_scrape_ms']:.1f} | {result['prometheus_client_ms']:.1f} | "
+        f"{result['speedup']:.1f}x | {result['folio_storage_bytes'] / 1024:,.0f} KiB |",
+        "",
+    ]
+    return lines + _commands(data) + _versions(data)
+
+
+def _spread(ratio: dict[str, float]) -> str:
+    return f"{ratio['median']:.2f} ({ratio['min']:.2f} to {ratio['max']:.2f})"
 
 
 def _commands(data: dict[str, Any]) -> list[str]:

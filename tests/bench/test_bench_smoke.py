@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 from bench.overhead_apps import VARIANTS
+from bench.web import PAGES
+from bench.web_apps import VARIANTS as WEB_VARIANTS
+from bench.web_apps import create_app as create_web_app
+
+from folio.metrics import MetricsMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
-    """The quick run writes both result files and a report with folio beside each peer."""
+    """The quick run writes every result file and a report with folio beside each peer."""
     if shutil.which("wrk") is None:
         reason = "wrk not found: install Debian's wrk package (.ci/run does)"
         if os.environ.get("CI", "").lower() == "true":
@@ -45,6 +50,32 @@ def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
     scrape = json.loads((tmp_path / "scrape.json").read_text())
     assert scrape["render"]
     assert "folio" in scrape["during_scrape"]
+    merge = json.loads((tmp_path / "merge.json").read_text())["result"]
+    assert merge["folio_ms"] > 0
+    assert merge["prometheus_client_ms"] > 0
+    web = json.loads((tmp_path / "web.json").read_text())
+    assert set(web["pages"]) == set(PAGES)
+    for workload in [*web["pages"].values(), web["beacons"]]:
+        assert set(workload["variants"]) == set(WEB_VARIANTS)
+        assert all(row["rps"] > 0 for row in workload["variants"].values())
+    assert web["beacons"]["per_core"] > 0
     text = report.read_text()
     assert "| folio |" in text
     assert "prometheus_client" in text
+    assert "## folio-web" in text
+    assert "## Multi-worker merge" in text
+
+
+def test_metrics_off_lost_only_the_http_metrics() -> None:
+    """bench.web's metrics-off app runs without MetricsMiddleware and /api/metrics; on has both."""
+    for variant in WEB_VARIANTS:
+        app = create_web_app(variant)
+        layers = []
+        layer: object = app.build_middleware_stack()  # what Starlette builds at the first call
+        while layer is not None and len(layers) < 50:
+            layers.append(type(layer))
+            layer = getattr(layer, "app", None)
+        paths = {getattr(route, "path", None) for route in app.routes}
+        shipped = variant == "metrics-on"
+        assert (MetricsMiddleware in layers) == shipped, variant
+        assert ("/api/metrics" in paths) == shipped, variant
