@@ -80,8 +80,9 @@ def build_folio(specs: list[FamilySpec], registry: MetricsRegistry) -> MetricsRe
                 spec.name, f"help {spec.name}", spec.label_names, buckets=spec.buckets
             )
             for labels, values in spec.series.items():
+                child = histogram.labels(*labels)  # shown even if nothing is observable
                 for value in filter(lambda value: observable(spec, value), values):
-                    histogram.labels(*labels).observe(value)
+                    child.observe(value)
     return registry
 
 

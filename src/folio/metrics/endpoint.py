@@ -1,29 +1,40 @@
-"""The ASGI app that serves a registry: negotiated format, gzip, optional bearer token."""
+"""The ASGI app that serves a registry: negotiated format, gzip, optional bearer token.
+
+A render never stalls requests for long: the scrape-time hooks and the merge across workers
+run in a worker thread, then the text is built on the event loop a few dozen series at a
+time, compressing as it goes, with requests served between pieces.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hmac
 import json
+import zlib
 
 from starlette.types import Receive, Scope, Send
 
-from folio.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
+from folio.metrics.exposition import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    collect,
+    render_chunks,
+)
 from folio.metrics.negotiation import accepts_gzip, wants_openmetrics
 from folio.metrics.registry import MetricsRegistry
 
-# Small payloads are not worth the CPU; Prometheus scrapes are usually far bigger.
-GZIP_MIN_BYTES = 1024
+# Level 1 compresses metrics text about 10x at a third of the default level's CPU.
+GZIP_LEVEL = 1
+GZIP_HEADER = 31  # zlib's wbits for a gzip header and trailer
 
 
 class MetricsEndpoint:
-    """Serves ``registry`` to GET and HEAD; renders in a worker thread, one render at a time."""
+    """Serves ``registry`` to GET and HEAD; concurrent scrapes share one render."""
 
     def __init__(self, registry: MetricsRegistry, *, token: str | None = None) -> None:
         self.registry = registry
         self.token = token.encode() if token else None
-        self._renders: dict[bool, asyncio.Future[bytes]] = {}
+        self._renders: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {name.lower(): value.decode("latin-1") for name, value in scope["headers"]}
@@ -35,7 +46,8 @@ class MetricsEndpoint:
             await _error(send, 401, "send 'Authorization: Bearer <FOLIO_METRICS_TOKEN>'", challenge)
             return
         openmetrics = wants_openmetrics(headers.get(b"accept", ""))
-        body = await self._render(openmetrics)
+        compressed = accepts_gzip(headers.get(b"accept-encoding", ""))
+        body = await self._render(openmetrics, compressed)
         response_headers = [
             (
                 b"content-type",
@@ -44,8 +56,7 @@ class MetricsEndpoint:
             (b"cache-control", b"no-store"),
             (b"vary", b"Accept, Accept-Encoding"),
         ]
-        if len(body) >= GZIP_MIN_BYTES and accepts_gzip(headers.get(b"accept-encoding", "")):
-            body = await asyncio.to_thread(gzip.compress, body, 6)
+        if compressed:
             response_headers.append((b"content-encoding", b"gzip"))
         response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
@@ -53,20 +64,32 @@ class MetricsEndpoint:
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
 
-    async def _render(self, openmetrics: bool) -> bytes:
+    async def _render(self, openmetrics: bool, compressed: bool) -> bytes:
         # Concurrent scrapes share one render instead of each paying for their own.
-        pending = self._renders.get(openmetrics)
+        key = (openmetrics, compressed)
+        pending = self._renders.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future = asyncio.ensure_future(
-            asyncio.to_thread(render, self.registry, openmetrics=openmetrics)
-        )
-        self._renders[openmetrics] = future
+        future = asyncio.ensure_future(self._render_in_pieces(openmetrics, compressed))
+        self._renders[key] = future
         try:
             return await asyncio.shield(future)
         finally:
-            if self._renders.get(openmetrics) is future:
-                del self._renders[openmetrics]
+            if self._renders.get(key) is future:
+                del self._renders[key]
+
+    async def _render_in_pieces(self, openmetrics: bool, compressed: bool) -> bytes:
+        families = await asyncio.to_thread(collect, self.registry)
+        compressor = (
+            zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_HEADER) if compressed else None
+        )
+        parts = []
+        for chunk in render_chunks(self.registry, families, openmetrics=openmetrics):
+            parts.append(compressor.compress(chunk) if compressor is not None else chunk)
+            await asyncio.sleep(0)  # requests that are ready run before the next piece
+        if compressor is not None:
+            parts.append(compressor.flush())
+        return b"".join(parts)
 
     def _authorized(self, authorization: str) -> bool:
         scheme, _, credentials = authorization.partition(" ")

@@ -7,7 +7,7 @@ are built on its first render, so a scrape mostly joins ready-made strings.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -22,24 +22,52 @@ from folio.metrics.families import (
     HistogramFamily,
 )
 from folio.metrics.naming import escape_label_value
-from folio.metrics.registry import MetricsRegistry
+from folio.metrics.registry import Family, MetricsRegistry
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+# About a millisecond of rendering: the longest a scrape holds the event loop at a time.
+SERIES_PER_CHUNK = 64
 
 
 def render(registry: MetricsRegistry, *, openmetrics: bool = False) -> bytes:
     """Every family in ``registry`` plus its bridged collectors, in the chosen format."""
+    return b"".join(render_chunks(registry, collect(registry), openmetrics=openmetrics))
+
+
+def collect(registry: MetricsRegistry) -> list[Family]:
+    """Run the scrape-time hooks, then the families to render (merged, across workers)."""
     registry.run_collect_hooks()
+    return registry.families_to_render()
+
+
+def render_chunks(
+    registry: MetricsRegistry,
+    families: list[Family],
+    *,
+    openmetrics: bool = False,
+    series_per_chunk: int = SERIES_PER_CHUNK,
+) -> Iterator[bytes]:
+    """``families`` rendered in pieces of ``series_per_chunk`` series, so that a caller on
+    the event loop can let requests run between pieces; the bridged collectors come last."""
     lines: list[str] = []
-    for family in registry.families_to_render():
+    written = 0
+    for family in families:
         if isinstance(family, HistogramFamily):
-            _histogram(lines, family, openmetrics)
+            series = _histogram(lines, family, openmetrics)
         else:
-            _scalar(lines, family, openmetrics)
-    body = "\n".join(lines) + "\n" if lines else ""
-    bridged = _bridged(registry, openmetrics)
-    return body.encode() + bridged
+            series = _scalar(lines, family, openmetrics)
+        for _ in series:
+            written += 1
+            if written == series_per_chunk:
+                yield _joined(lines)
+                lines.clear()
+                written = 0
+    yield _joined(lines) + _bridged(registry, openmetrics)
+
+
+def _joined(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 def format_value(value: float) -> str:
@@ -58,7 +86,10 @@ def _header(lines: list[str], name: str, kind: str, documentation: str) -> None:
     lines.append(f"# TYPE {name} {kind}")
 
 
-def _scalar(lines: list[str], family: CounterFamily | GaugeFamily, openmetrics: bool) -> None:
+def _scalar(
+    lines: list[str], family: CounterFamily | GaugeFamily, openmetrics: bool
+) -> Iterator[None]:
+    """Appends the family's lines, pausing after each series."""
     sample_name = family.sample_name
     header_name = family.name if openmetrics else sample_name
     _header(lines, header_name, family.kind, family.documentation)
@@ -70,9 +101,11 @@ def _scalar(lines: list[str], family: CounterFamily | GaugeFamily, openmetrics: 
         if openmetrics and exemplar is not None:
             line += _exemplar_suffix(exemplar)
         lines.append(line)
+        yield
 
 
-def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> None:
+def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> Iterator[None]:
+    """Appends the family's lines, pausing after each series."""
     name = family.name
     _header(lines, name, "histogram", family.documentation)
     append = lines.append
@@ -96,6 +129,7 @@ def _histogram(lines: list[str], family: HistogramFamily, openmetrics: bool) -> 
             append(f"{name}_count{labels} {cumulative}")
         if with_sum:
             append(f"{name}_sum{labels} {format_value(child.sum)}")
+        yield
 
 
 def _bucket_prefixes(name: str, child: HistogramChild) -> tuple[str, ...]:
