@@ -1,14 +1,16 @@
-"""`folio api --workers N`: real worker processes behind one port, with exact metrics."""
+"""`folio api|web --workers N`: real worker processes behind one port, with exact metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from folio.metrics.multiprocess.directory import ARCHIVE
+from tests.metrics.promtool import check_metrics
 from tests.ports import free_port
 
 WORKERS = 3
@@ -24,31 +28,40 @@ REQUESTS = 400
 CONCURRENCY = 8
 
 
+# The page each service is loaded with: folio-api's reads the database, folio-web's needs
+# no folio-api.
+PATHS = {"api": "/api/projects", "web": "/about"}
+
+
 @dataclass
 class Service:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     url: str
     metrics_dir: Path
+    path: str
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    """`folio api` with several workers that recycle every MAX_REQUESTS requests."""
+@contextmanager
+def running(
+    tmp_path: Path, kind: str, *, workers: int = WORKERS, max_requests: int = MAX_REQUESTS
+) -> Iterator[Service]:
+    """`folio <kind>` with several workers that recycle every ``max_requests`` requests."""
     port = free_port()
     metrics_dir = tmp_path / "metrics"
     environment = {
         **os.environ,
         "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db",
         "FOLIO_METRICS_DIR": str(metrics_dir),
+        "FOLIO_LOG_LEVEL": "warning",
     }
-    command = [sys.executable, "-m", "folio", "api", "--port", str(port)]
-    command += ["--workers", str(WORKERS), "--max-requests", str(MAX_REQUESTS)]
+    command = [sys.executable, "-m", "folio", kind, "--port", str(port)]
+    command += ["--workers", str(workers), "--max-requests", str(max_requests)]
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    running = Service(process, f"http://127.0.0.1:{port}", metrics_dir)  # type: ignore[arg-type]
+    service = Service(process, f"http://127.0.0.1:{port}", metrics_dir, PATHS[kind])
     try:
-        _wait_for_workers(running)
-        yield running
+        _wait_for_workers(service, workers)
+        yield service
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -59,12 +72,18 @@ def service(tmp_path: Path) -> Iterator[Service]:
         log.close()
 
 
-def _wait_for_workers(service: Service) -> None:
+@pytest.fixture(params=["api", "web"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    with running(tmp_path, request.param) as started:
+        yield started
+
+
+def _wait_for_workers(service: Service, workers: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert service.process.poll() is None, "folio api exited while starting"
+        assert service.process.poll() is None, "the server exited while starting"
         try:
-            if len(_worker_pids(_scrape(service))) == WORKERS:
+            if len(_worker_pids(_scrape(service))) == workers:
                 return
         except httpx.TransportError:
             pass
@@ -72,10 +91,14 @@ def _wait_for_workers(service: Service) -> None:
     pytest.fail("the workers did not all start within 60 s")
 
 
-def _scrape(service: Service) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def _scrape_text(service: Service) -> str:
     # A new connection each time, so that different workers answer.
     with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
-        text = client.get(f"{service.url}/api/metrics", timeout=10).text
+        return client.get(f"{service.url}/api/metrics", timeout=10).text
+
+
+def _scrape(service: Service) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = _scrape_text(service)
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(text)
@@ -91,15 +114,15 @@ def _worker_pids(found: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> 
     }
 
 
-def _served(found: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+def _served(found: dict[tuple[str, frozenset[tuple[str, str]]], float], path: str) -> float:
     return sum(
         value
         for (name, labels), value in found.items()
-        if name == "http_requests_total" and dict(labels)["endpoint"] == "/api/projects"
+        if name == "http_requests_total" and dict(labels)["endpoint"] == path
     )
 
 
-async def _load(url: str) -> int:
+async def _load(url: str, requests: int = REQUESTS) -> int:
     """REQUESTS GETs at CONCURRENCY, one connection each; the number answered 200.
 
     A worker that is recycling closes connections it accepted but had not read yet, so a
@@ -113,21 +136,21 @@ async def _load(url: str) -> int:
             async with semaphore:
                 for _ in range(3):
                     try:
-                        return (await client.get(f"{url}/api/projects")).status_code == 200
+                        return (await client.get(url)).status_code == 200
                     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
                         continue
                 return False
 
-        return sum(await asyncio.gather(*(one() for _ in range(REQUESTS))))
+        return sum(await asyncio.gather(*(one() for _ in range(requests))))
 
 
 def test_counts_are_exact_whichever_worker_is_scraped(service: Service) -> None:
     """Workers recycle under load, yet every scrape, from any worker, counts every request."""
     first_pids = _worker_pids(_scrape(service))
-    answered = asyncio.run(_load(service.url))
+    answered = asyncio.run(_load(service.url + service.path))
     assert answered == REQUESTS
     scrapes = [_scrape(service) for _ in range(WORKERS * 3)]
-    assert [_served(found) for found in scrapes] == [REQUESTS] * len(scrapes)
+    assert [_served(found, service.path) for found in scrapes] == [REQUESTS] * len(scrapes)
     assert [
         sum(v for (n, _), v in found.items() if n == "http_request_duration_seconds_count")
         >= REQUESTS
@@ -143,7 +166,7 @@ def test_counts_are_exact_whichever_worker_is_scraped(service: Service) -> None:
 
 def test_a_killed_worker_loses_no_counts(service: Service) -> None:
     """SIGKILL one worker: it is replaced, and the totals it had counted stay."""
-    answered = asyncio.run(_load(service.url))
+    answered = asyncio.run(_load(service.url + service.path))
     before = _scrape(service)
     victim = sorted(_worker_pids(before))[0]
     os.kill(int(victim), signal.SIGKILL)
@@ -156,4 +179,29 @@ def test_a_killed_worker_loses_no_counts(service: Service) -> None:
         time.sleep(0.2)
     else:
         pytest.fail("the killed worker was not replaced")
-    assert _served(after) == answered == REQUESTS
+    assert _served(after, service.path) == answered == REQUESTS
+
+
+def test_merged_output_passes_promtool(service: Service) -> None:
+    """What a worker serves with every worker's series merged is valid exposition."""
+    asyncio.run(_load(service.url + service.path, requests=50))
+    result = check_metrics(_scrape_text(service).encode())
+    assert result.returncode == 0
+    assert result.stdout + result.stderr == b""
+
+
+def test_two_hundred_worker_restarts_keep_counts_and_bounded_files(tmp_path: Path) -> None:
+    """Workers replaced after 2 requests, until 200 have been: exact counts, 4 files left."""
+    with running(tmp_path, "api", workers=2, max_requests=2) as service:
+        answered = restarts = 0
+        deadline = time.monotonic() + 240
+        while restarts < 200:
+            assert time.monotonic() < deadline, f"only {restarts} restarts in 240 s"
+            answered += asyncio.run(_load(service.url + service.path, requests=10))
+            restarts = (tmp_path / "server.log").read_text().count("started worker") - 2
+        found = _scrape(service)
+        assert _served(found, service.path) == answered
+        archive = json.loads((service.metrics_dir / ARCHIVE).read_text())
+        assert len(archive["series"]) < 100  # one entry per series, not per worker
+        files = sorted(os.listdir(service.metrics_dir))
+        assert len(files) <= 2 + 2 + 2, files  # live workers (one may be starting), archive, lock
