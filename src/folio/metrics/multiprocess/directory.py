@@ -130,7 +130,8 @@ class MetricsDirectory:
             folded, series = self._archived()
             for key, values in series:
                 merged.add(key, values, "")
-            for name in sorted(os.listdir(self.path)):
+            names = sorted(os.listdir(self.path))
+            for name in names:
                 pid = worker_pid(name)
                 if pid is None or name in folded:
                     continue
@@ -141,7 +142,7 @@ class MetricsDirectory:
                 segment = reader.segment
                 for key, start, size in reader.refresh():
                     merged.add(key, segment.values(start, size), str(pid))
-            for gone in set(self._readers) - set(os.listdir(self.path)):
+            for gone in self._readers.keys() - set(names):
                 self._forget(gone)
         return merged
 

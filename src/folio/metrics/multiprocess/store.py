@@ -128,10 +128,6 @@ class WorkerStore:
             assert cells is not None  # a fresh segment fits any entry that passed the check
         return cells
 
-    def close(self) -> None:
-        # The cells handed out stay valid: the maps are released with the last view.
-        self.segments.clear()
-
     def _add_segment(self) -> Segment:
         path = self.directory / f"{self.prefix}-{len(self.segments)}.db"
         segment = Segment(path, create=True)

@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from folio.metrics.families import CounterFamily, GaugeFamily, HistogramFamily
+from folio.metrics.families import (
+    CounterChild,
+    CounterFamily,
+    GaugeChild,
+    GaugeFamily,
+    HistogramChild,
+    HistogramFamily,
+)
 from folio.metrics.multiprocess.directory import Merged, SeriesValues
 
 if TYPE_CHECKING:
     from folio.metrics.registry import Family
 
 WORKER_LABEL = "worker"
+Child = CounterChild | GaugeChild | HistogramChild
 _UNCAPPED = 1 << 62  # the workers' own families enforce the caps
 
 
@@ -63,12 +71,10 @@ def _empty_like(family: Family, extra: tuple[str, ...]) -> Family:
     return kind(family.name, family.documentation, label_names, max_series=_UNCAPPED)
 
 
-def _copy_exemplars(family: Family, label_values: tuple[str, ...], child: object) -> None:
+def _copy_exemplars(family: Family, label_values: tuple[str, ...], child: Child) -> None:
     """This worker's exemplars stand for the series: the others' stay in their memory."""
     local = family.children.get(label_values)
-    if local is None:
-        return
-    if hasattr(local, "exemplars"):
-        child.exemplars = local.exemplars  # type: ignore[attr-defined]
-    elif hasattr(local, "exemplar"):
-        child.exemplar = local.exemplar  # type: ignore[attr-defined]
+    if isinstance(local, HistogramChild) and isinstance(child, HistogramChild):
+        child.exemplars = local.exemplars
+    elif isinstance(local, CounterChild) and isinstance(child, CounterChild):
+        child.exemplar = local.exemplar
