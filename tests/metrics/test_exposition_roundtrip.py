@@ -108,8 +108,9 @@ def build_client(specs: list[FamilySpec]) -> CollectorRegistry:
                 registry=registry,
             )
             for labels, values in spec.series.items():
+                child = histogram.labels(*labels) if labels else histogram
                 for value in filter(lambda value: observable(spec, value), values):
-                    (histogram.labels(*labels) if labels else histogram).observe(value)
+                    child.observe(value)
     return registry
 
 
