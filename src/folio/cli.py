@@ -84,6 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, default=Path("var"), help="Prometheus data goes here")
     run.add_argument("--scrape-interval", help="override Prometheus's 15s (e.g. 1s for tests)")
     run.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    run.add_argument(
+        "--workers", type=_positive_int, default=1, help="worker processes per service (default 1)"
+    )
     loadgen = commands.add_parser("loadgen", help="send realistic mixed traffic to a running stack")
     loadgen.add_argument("--web", default="http://127.0.0.1:3000", help="folio-web's URL")
     loadgen.add_argument("--api", default="http://127.0.0.1:3001", help="folio-api's URL")
@@ -138,6 +141,7 @@ def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
         data_dir=arguments.data_dir,
         scrape_interval=arguments.scrape_interval,
         with_prometheus=not arguments.no_prometheus,
+        workers=arguments.workers,
     )
     return run_stack(options)
 

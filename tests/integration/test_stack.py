@@ -98,6 +98,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         str(directory),
         "--scrape-interval",
         "1s",
+        # Two workers each: Prometheus must see exact totals whichever worker it scrapes.
+        "--workers",
+        "2",
     ]
     log = (directory / "run.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -134,7 +137,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _targets_up(prometheus: str) -> set[str]:
-    targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    response = httpx.get(f"{prometheus}/api/v1/targets", timeout=5)
+    if response.status_code != 200:  # 503 while Prometheus is still starting
+        return set()
+    targets = response.json()["data"]["activeTargets"]
     return {target["labels"]["job"] for target in targets if target["health"] == "up"}
 
 
@@ -148,6 +154,9 @@ def test_both_services_are_up_without_scrape_errors(stack: Stack) -> None:
     }
     assert stack.value("sum(prometheus_target_scrapes_exceeded_sample_limit_total)") == 0
     assert stack.value('min(up{job=~"folio-.*"})') == 1
+
+
+PER_WORKER_PREFIXES = ("process_", "python_gc_", "python_asyncio_event_loop_lag", "db_pool_")
 
 
 def _documented(service: str) -> dict[str, list[str]]:
@@ -174,10 +183,19 @@ def test_every_documented_metric_is_stored_with_its_labels(stack: Stack, service
                 missing.append(name)
             continue
         extra = {"__name__", "job", "instance"}
+        if name.startswith(PER_WORKER_PREFIXES):
+            extra.add("worker")  # one series per live worker (docs/metrics.md, Several workers)
         if any(set(s["metric"]) - extra != set(labels) for s in series):
             wrong.append((name, labels, sorted(set(series[0]["metric"]) - extra)))
     assert missing == []
     assert wrong == []
+
+
+@pytest.mark.parametrize("service", ["folio-api", "folio-web"])
+def test_each_worker_reports_its_runtime(stack: Stack, service: str) -> None:
+    """With two workers per service, Prometheus stores process metrics for each of them."""
+    workers = stack.query(f'count by (worker) (process_cpu_seconds_total{{job="{service}"}})')
+    assert len(workers) == 2, workers
 
 
 def test_request_counters_equal_what_loadgen_sent(stack: Stack) -> None:

@@ -28,6 +28,7 @@ class StackOptions:
     data_dir: Path = Path("var")
     scrape_interval: str | None = None
     with_prometheus: bool = True
+    workers: int = 1
 
 
 @dataclass
@@ -100,19 +101,20 @@ def run_stack(options: StackOptions) -> int:
 
 def _start_services(stack: Stack, options: StackOptions) -> None:
     folio = [sys.executable, "-m", "folio"]
+    workers = ["--workers", str(options.workers)]
     host = options.host
     api = f"http://{host}:{options.api_port}"
     web = f"http://{host}:{options.web_port}"
     stack.start(
         "folio-api",
-        [*folio, "api", "--host", host, "--port", str(options.api_port)],
+        [*folio, "api", "--host", host, "--port", str(options.api_port), *workers],
         api,
         "/api/health",
     )
     env = {**os.environ, "FOLIO_API_URL": api}
     stack.start(
         "folio-web",
-        [*folio, "web", "--host", host, "--port", str(options.web_port)],
+        [*folio, "web", "--host", host, "--port", str(options.web_port), *workers],
         web,
         "/api/health",
         env=env,
