@@ -7,6 +7,7 @@ uvicorn loads it with ``bench.overhead_apps:app --factory`` and the variant in t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,12 +16,13 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 VARIANT_ENV = "FOLIO_BENCH_VARIANT"
 VARIANTS = (
     "bare",
     "empty-middleware",
+    "minimal",
     "folio",
     "instrumentator",
     "starlette-exporter",
@@ -28,7 +30,9 @@ VARIANTS = (
 )
 # Variants that serve /metrics; once /api/projects/42 was served, its route template shows
 # there: the proof the instrumentation works with this FastAPI and Starlette, not just imports.
-INSTRUMENTED = frozenset({"folio", "instrumentator", "starlette-exporter", "opentelemetry"})
+INSTRUMENTED = frozenset(
+    {"minimal", "folio", "instrumentator", "starlette-exporter", "opentelemetry"}
+)
 ROUTE_TEMPLATE = "/api/projects/{project_id}"
 
 
@@ -46,6 +50,46 @@ class PassThroughMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+class MinimalMetricsMiddleware:
+    """The floor for a metrics middleware: wrap send for the status, count and time, no more.
+
+    One prometheus_client counter and histogram under the route Starlette matched; no sizes,
+    no in-progress gauge, no series cap, no hook guard.
+    """
+
+    def __init__(self, app: ASGIApp, registry: Any) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.app = app
+        labels = ("method", "endpoint")
+        self.requests = Counter(
+            "http_requests_total", "Requests.", (*labels, "status"), registry=registry
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds", "Time.", labels, registry=registry
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            endpoint = getattr(scope.get("route"), "path_format", "<unmatched>")
+            self.requests.labels(scope["method"], endpoint, str(status)).inc()
+            self.duration.labels(scope["method"], endpoint).observe(time.perf_counter() - started)
 
 
 def _base_app(**options: Any) -> FastAPI:
@@ -79,6 +123,21 @@ def _bare() -> FastAPI:
 def _empty_middleware() -> FastAPI:
     app = _base_app()
     app.add_middleware(PassThroughMiddleware)
+    return app
+
+
+def _minimal() -> FastAPI:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+    registry = CollectorRegistry()
+    app = _base_app()
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_route("/metrics", metrics, include_in_schema=False)
+    app.add_middleware(MinimalMetricsMiddleware, registry=registry)
     return app
 
 
@@ -142,6 +201,7 @@ def _opentelemetry() -> FastAPI:
 FACTORIES: dict[str, Callable[[], FastAPI]] = {
     "bare": _bare,
     "empty-middleware": _empty_middleware,
+    "minimal": _minimal,
     "folio": _folio,
     "instrumentator": _instrumentator,
     "starlette-exporter": _starlette_exporter,
