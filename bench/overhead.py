@@ -206,13 +206,13 @@ def check_answers(server: Server) -> None:
 
 
 @contextmanager
-def running_server(variant: str, configuration: str) -> Iterator[Server]:
-    """One pinned uvicorn worker serving ``variant``, stopped whatever happens."""
-    port = free_port()
-    environment = {**os.environ, VARIANT_ENV: variant}
+def running_process(
+    name: str, port: int, command: list[str], environment: dict[str, str]
+) -> Iterator[Server]:
+    """A pinned server that answers /api/health, stopped whatever happens."""
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
-            server_command(configuration, port),
+            command,
             cwd=ROOT,
             env=environment,
             stdin=subprocess.DEVNULL,
@@ -220,13 +220,22 @@ def running_server(variant: str, configuration: str) -> Iterator[Server]:
             stderr=stderr,
             start_new_session=True,
         )
-        server = Server(variant, port, process, stderr)
+        server = Server(name, port, process, stderr)
         try:
             wait_until_ready(server)
-            check_answers(server)
             yield server
         finally:
             stop(process)
+
+
+@contextmanager
+def running_server(variant: str, configuration: str) -> Iterator[Server]:
+    """One pinned uvicorn worker serving ``variant``, checked, stopped whatever happens."""
+    port = free_port()
+    environment = {**os.environ, VARIANT_ENV: variant}
+    with running_process(variant, port, server_command(configuration, port), environment) as server:
+        check_answers(server)
+        yield server
 
 
 def cpu_seconds(pid: int) -> float:

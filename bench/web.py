@@ -33,7 +33,6 @@ from bench.common import (
     free_port,
     median,
     paired_ratios,
-    stop,
     versions,
     write_results,
 )
@@ -50,7 +49,7 @@ from bench.overhead import (
     parse_wrk,
     rotated,
     run_wrk,
-    wait_until_ready,
+    running_process,
 )
 from bench.web_apps import VARIANT_ENV, VARIANTS
 from folio.web.beacons import parse_beacon
@@ -266,29 +265,6 @@ def _assignments(environment: dict[str, str]) -> str:
 
 
 # --- the servers ---------------------------------------------------------------------------
-
-
-@contextmanager
-def running_process(
-    name: str, port: int, command: list[str], environment: dict[str, str]
-) -> Iterator[Server]:
-    """A pinned server that answers /api/health, stopped whatever happens."""
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-        )
-        server = Server(name, port, process, stderr)
-        try:
-            wait_until_ready(server)
-            yield server
-        finally:
-            stop(process)
 
 
 @contextmanager
