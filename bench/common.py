@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 
 
+def pinned_uvicorn(
+    factory: str, port: int, options: Sequence[str], *, cpu: str, host: str
+) -> list[str]:
+    """One uvicorn worker serving the app ``factory`` builds, pinned to ``cpu``, quiet."""
+    return [
+        *("taskset", "-c", cpu, sys.executable, "-m", "uvicorn", factory, "--factory"),
+        *("--host", host, "--port", str(port), *options),
+        *("--log-level", "warning", "--no-access-log"),
+    ]
+
+
 def machine() -> dict[str, Any]:
     """Where the numbers came from; benchmarks mean little without it."""
     cpu = "unknown"

@@ -32,6 +32,7 @@ from bench.common import (
     free_port,
     median,
     paired_ratios,
+    pinned_uvicorn,
     stop,
     versions,
     write_results,
@@ -115,24 +116,9 @@ class Server:
 
 
 def server_command(configuration: str, port: int) -> list[str]:
-    return [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.overhead_apps:app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        *CONFIGURATIONS[configuration],
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    return pinned_uvicorn(
+        "bench.overhead_apps:app", port, CONFIGURATIONS[configuration], cpu=SERVER_CPU, host=HOST
+    )
 
 
 def wrk_command(port: int, duration: int, *, latency: bool = True) -> list[str]:

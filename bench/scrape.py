@@ -58,6 +58,7 @@ from bench.common import (
     free_port,
     median,
     paired_ratios,
+    pinned_uvicorn,
     stop,
     versions,
     write_results,
@@ -352,27 +353,8 @@ class Run:
 
 
 def server_command(port: int) -> list[str]:
-    return [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.scrape:scrape_app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    options = ("--loop", "uvloop", "--http", "httptools")
+    return pinned_uvicorn("bench.scrape:scrape_app", port, options, cpu=SERVER_CPU, host=HOST)
 
 
 def wrk_command(port: int, duration: int, script: Path | None) -> list[str]:

@@ -33,6 +33,7 @@ from bench.common import (
     free_port,
     median,
     paired_ratios,
+    pinned_uvicorn,
     versions,
     write_results,
 )
@@ -181,24 +182,9 @@ def api_command(port: int) -> list[str]:
 
 
 def web_command(port: int) -> list[str]:
-    return [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.web_apps:app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        *CONFIGURATIONS["fast"],
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    return pinned_uvicorn(
+        "bench.web_apps:app", port, CONFIGURATIONS["fast"], cpu=SERVER_CPU, host=HOST
+    )
 
 
 def wrk_command(
