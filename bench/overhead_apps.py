@@ -10,13 +10,16 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from folio.metrics import ServiceMetrics
 
 VARIANT_ENV = "FOLIO_BENCH_VARIANT"
 VARIANTS = (
@@ -145,6 +148,11 @@ def _folio() -> FastAPI:
     from folio.metrics import ServiceMetrics
 
     metrics = ServiceMetrics(service="bench", version="0", commit="bench", max_series=2000)
+    return folio_instrumented(metrics, _base_app)
+
+
+def folio_instrumented(metrics: ServiceMetrics, build: Callable[..., FastAPI]) -> FastAPI:
+    """``build(lifespan=...)`` with ``metrics`` installed, as folio's services install them."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -155,7 +163,7 @@ def _folio() -> FastAPI:
         finally:
             await metrics.loop_lag.stop()
 
-    app = _base_app(lifespan=lifespan)
+    app = build(lifespan=lifespan)
     metrics.install(app, path="/metrics")
     return app
 

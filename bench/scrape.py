@@ -24,8 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -63,6 +63,7 @@ from bench.common import (
     versions,
     write_results,
 )
+from bench.overhead_apps import folio_instrumented
 from folio.metrics import ServiceMetrics
 from folio.metrics.exposition import render
 from folio.metrics.registry import MetricsRegistry
@@ -280,18 +281,7 @@ def _folio_app(series: int) -> FastAPI:
         METRIC, HELP, LABELS, buckets=default_buckets(), max_series=series + 10
     )
     populate(histogram.labels, series_data(series))
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        metrics.loop_lag.start()
-        try:
-            yield
-        finally:
-            await metrics.loop_lag.stop()
-
-    app = _ping_app(lifespan=lifespan)
-    metrics.install(app, path="/metrics")
-    return app
+    return folio_instrumented(metrics, _ping_app)
 
 
 def _client_app(series: int) -> FastAPI:
