@@ -2,146 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from folio.stack.loadgen import Result, generate
-from tests.ports import free_ports
+from tests.integration.conftest import Stack
 from tests.test_docs_metrics import DOC, FAMILY_HEADER, NAME, PARTS, SHARED, _rows
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "integration-token"
-REQUESTS = 400
 # Families that only have series once something goes wrong, which loadgen does not cause.
 ONLY_ON_TROUBLE = {
     "db_query_errors_total",
     "folio_metrics_series_overflow_total",
     "folio_metrics_errors_total",
 }
-
-
-@dataclass
-class Stack:
-    api: str
-    web: str
-    prometheus: str
-    sent: Result
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        response = httpx.get(
-            f"{self.prometheus}/api/v1/query", params={"query": promql}, timeout=10
-        )
-        assert response.status_code == 200, (promql, response.text)
-        result: list[dict[str, Any]] = response.json()["data"]["result"]
-        return result
-
-    def value(self, promql: str) -> float:
-        result = self.query(promql)
-        assert len(result) == 1, (promql, result)
-        return float(result[0]["value"][1])
-
-
-def _wait(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """folio run (api, web, Prometheus scraping every second), then loadgen traffic."""
-    if shutil.which("prometheus") is None:
-        reason = "prometheus not found: install Debian's prometheus package (.ci/run does)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    directory = tmp_path_factory.mktemp("stack")
-    api_port, web_port, prometheus_port = free_ports(3)
-    env = {
-        **os.environ,
-        "FOLIO_DATABASE_URL": f"sqlite:///{directory}/folio.db",
-        "FOLIO_API_TOKEN": TOKEN,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "folio",
-        "run",
-        "--api-port",
-        str(api_port),
-        "--web-port",
-        str(web_port),
-        "--prometheus-port",
-        str(prometheus_port),
-        "--data-dir",
-        str(directory),
-        "--scrape-interval",
-        "1s",
-        # Two workers each: Prometheus must see exact totals whichever worker it scrapes.
-        "--workers",
-        "2",
-    ]
-    log = (directory / "run.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    prometheus = f"http://127.0.0.1:{prometheus_port}"
-    try:
-        _wait(
-            lambda: _targets_up(prometheus) == {"folio-api", "folio-web", "prometheus"},
-            90,
-            f"all targets up (log: {directory / 'run.log'})",
-        )
-        sent = asyncio.run(
-            generate(
-                f"http://127.0.0.1:{web_port}",
-                f"http://127.0.0.1:{api_port}",
-                token=TOKEN,
-                rate=100,
-                requests=REQUESTS,
-                seed=7,
-            )
-        )
-        running = Stack(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{web_port}", prometheus, sent
-        )
-        time.sleep(3)  # a few scrapes and rule evaluations after the last request
-        yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            assert process.wait(timeout=30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-            log.close()
-
-
-def _targets_up(prometheus: str) -> set[str]:
-    response = httpx.get(f"{prometheus}/api/v1/targets", timeout=5)
-    if response.status_code != 200:  # 503 while Prometheus is still starting
-        return set()
-    targets = response.json()["data"]["activeTargets"]
-    return {target["labels"]["job"] for target in targets if target["health"] == "up"}
 
 
 def test_both_services_are_up_without_scrape_errors(stack: Stack) -> None:
