@@ -14,6 +14,7 @@ from types import FrameType
 import httpx
 
 from folio.stack.prometheus import Targets, prometheus_binary, write_config
+from folio.web.settings import WebSettings
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -111,7 +112,12 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
         api,
         "/api/health",
     )
+    binary = prometheus_binary() if options.with_prometheus else None
     env = {**os.environ, "FOLIO_API_URL": api}
+    if binary is not None and not os.environ.get("FOLIO_PROMETHEUS_URL"):
+        # folio-web's /status charts come from the Prometheus started below; a URL the
+        # user set (another Prometheus) is kept.
+        env["FOLIO_PROMETHEUS_URL"] = f"http://{host}:{options.prometheus_port}"
     stack.start(
         "folio-web",
         [*folio, "web", "--host", host, "--port", str(options.web_port), *workers],
@@ -121,7 +127,6 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
     )
     if not options.with_prometheus:
         return
-    binary = prometheus_binary()
     if binary is None:
         print(
             "folio run: no `prometheus` on PATH, so it is not started. Install it "
@@ -178,5 +183,7 @@ def _print_urls(stack: Stack, options: StackOptions) -> None:
         lines.append(f"  {service.name:<11} {service.url}")
     if any(s.name == "prometheus" for s in stack.services):
         lines.append(f"  targets     http://{options.host}:{options.prometheus_port}/targets")
+        if WebSettings().status_page:  # the same environment folio-web read
+            lines.append(f"  status page http://{options.host}:{options.web_port}/status")
     lines += ["Press Ctrl-C to stop everything.", ""]
     print("\n".join(lines), file=sys.stderr)

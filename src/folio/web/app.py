@@ -13,19 +13,23 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from folio import __version__
-from folio.web import pages, rum
+from folio.web import pages, rum, status
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
 from folio.web.observability import WebObservability
+from folio.web.prometheus import PrometheusClient
 from folio.web.settings import WebSettings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def create_app(
-    settings: WebSettings | None = None, *, api_transport: httpx.AsyncBaseTransport | None = None
+    settings: WebSettings | None = None,
+    *,
+    api_transport: httpx.AsyncBaseTransport | None = None,
+    prometheus_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """A folio-web app; ``api_transport`` lets tests route its folio-api calls in-process."""
+    """A folio-web app; the transports let tests see or reroute its outgoing calls."""
     settings = settings or WebSettings()
     observability = WebObservability(settings)
     api = ApiClient(
@@ -39,6 +43,11 @@ def create_app(
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["static_url"] = assets.url
     renderer = pages.PageRenderer(templates, observability)
+    prometheus = (
+        PrometheusClient(settings.prometheus_url, transport=prometheus_transport)
+        if settings.prometheus_url and settings.status_page
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +57,8 @@ def create_app(
         finally:
             await observability.loop_lag.stop()
             await api.aclose()
+            if prometheus is not None:
+                await prometheus.aclose()
 
     app = FastAPI(
         title="folio-web",
@@ -60,9 +71,12 @@ def create_app(
     app.state.settings = settings
     app.state.observability = observability
     app.state.api = api
+    app.state.prometheus = prometheus
     app.add_api_route("/api/health", _liveness, methods=["GET", "HEAD"], include_in_schema=False)
     app.include_router(pages.build_router(renderer, api))
     app.include_router(rum.build_router(settings, observability))
+    if settings.status_page:  # switched off: no routes, so /status is a plain 404
+        app.include_router(status.build_router(settings, templates, prometheus))
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
     observability.install_on(app)
@@ -72,6 +86,7 @@ def create_app(
 async def _liveness() -> dict[str, str]:
     """The process is up; never calls folio-api (the pages report that one)."""
     return {"status": "ok"}
+
 
 
 def _install_error_pages(

@@ -27,6 +27,10 @@ class WebSettings(BaseSettings):
     metrics_dir: Path | None = None
     build_commit: str = "unknown"
     log_level: str = "info"
+    # The /status page: its charts come from this Prometheus (unset: the page says so).
+    prometheus_url: str | None = None
+    status_page: bool = True
+    status_token: SecretStr | None = None
 
     @field_validator("api_url")
     @classmethod
@@ -34,3 +38,18 @@ class WebSettings(BaseSettings):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"FOLIO_API_URL must be an http(s) URL, got {url!r}")
         return url.rstrip("/")
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _check_prometheus_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None  # FOLIO_PROMETHEUS_URL= (blank) means not configured, as unset does
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"FOLIO_PROMETHEUS_URL must be an http(s) URL, got {url!r}")
+        return url.rstrip("/")
+
+    @field_validator("status_token")
+    @classmethod
+    def _blank_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        # A blank FOLIO_STATUS_TOKEN would otherwise be a token that an empty Bearer matches.
+        return token if token is not None and token.get_secret_value().strip() else None

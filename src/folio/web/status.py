@@ -1,0 +1,150 @@
+"""GET /status, the built-in status page, and GET /status/data/{chart}, its charts' data.
+
+The page is for operators: it is not a page view, loads no RUM script, and can be put
+behind FOLIO_STATUS_TOKEN or switched off with FOLIO_STATUS_PAGE=false (create_app then
+does not register these routes). The browser names a chart; the PromQL is the server's
+own (status_queries.py), run against FOLIO_PROMETHEUS_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from folio.web.prometheus import PrometheusClient, PrometheusError, Series
+from folio.web.settings import WebSettings
+from folio.web.status_queries import CHARTS, DEFAULT_RANGE, RANGES, Chart, TimeRange
+
+MAX_SERIES = 20  # per chart: more would be unreadable, and no fixed query yields that many
+NOT_CONFIGURED = (
+    "Prometheus is not configured, so there is nothing to chart. Set FOLIO_PROMETHEUS_URL to "
+    "its address (for example http://127.0.0.1:9090) and restart folio-web; `folio run` "
+    "does this itself when it starts Prometheus."
+)
+UNAUTHORIZED = (
+    "The status page needs the token set in FOLIO_STATUS_TOKEN: open /status?token=<token>, "
+    "or send the header 'Authorization: Bearer <token>'."
+)
+# The page and its data are live and may carry a token in the URL: never cache them, and
+# never send that URL to another site as a Referer.
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def build_router(
+    settings: WebSettings, templates: Jinja2Templates, prometheus: PrometheusClient | None
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    token = settings.status_token.get_secret_value() if settings.status_token else None
+
+    def authorized(request: Request, *, allow_query: bool) -> bool:
+        if token is None:
+            return True
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and _same(credentials.strip(), token):
+            return True
+        # A person opening the page in a browser cannot set a header: ?token= on the page.
+        return allow_query and _same(request.query_params.get("token", ""), token)
+
+    @router.get("/status", response_class=HTMLResponse)
+    async def status_page(request: Request) -> HTMLResponse:
+        context: dict[str, Any] = {
+            "charts": list(CHARTS.values()),
+            "ranges": list(RANGES),
+            "default_range": DEFAULT_RANGE,
+            "configured": prometheus is not None,
+            "not_configured": NOT_CONFIGURED,
+            "unauthorized": None,
+        }
+        status = 200
+        if not authorized(request, allow_query=True):
+            context["unauthorized"] = UNAUTHORIZED
+            status = 401
+        response = templates.TemplateResponse(
+            request, "status.html", context, status_code=status, headers=NO_STORE
+        )
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @router.get("/status/data/{chart}")
+    async def chart_data(request: Request, chart: str) -> Response:
+        if not authorized(request, allow_query=False):
+            return _error(401, "unauthorized", UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+        found = CHARTS.get(chart)
+        if found is None:
+            known = ", ".join(CHARTS)
+            return _error(404, "not_found", f"no chart named {chart[:100]!r}; there are: {known}")
+        range_name, problem = _range_name(request)
+        if problem:
+            return _error(400, "bad_request", problem)
+        if prometheus is None:
+            return _error(503, "prometheus_not_configured", NOT_CONFIGURED)
+        try:
+            body = await _chart_body(prometheus, found, range_name, RANGES[range_name])
+        except PrometheusError as error:
+            return _error(error.status, "prometheus_unavailable", error.message)
+        return JSONResponse(body, headers=NO_STORE)
+
+    return router
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def _range_name(request: Request) -> tuple[str, str | None]:
+    """The requested range, or why the query string is refused: only ``range`` is taken."""
+    allowed = "|".join(RANGES)
+    extra = sorted(set(request.query_params) - {"range"})
+    if extra:
+        listed = ", ".join(name[:40] for name in extra[:5])
+        return "", f"unknown parameter(s): {listed}; this endpoint takes only range={allowed}"
+    values = request.query_params.getlist("range")
+    if len(values) > 1:
+        return "", f"give range once: range={allowed}"
+    name = values[0] if values else DEFAULT_RANGE
+    if name not in RANGES:
+        return "", f"unknown range {name[:40]!r}; use range={allowed}"
+    return name, None
+
+
+async def _chart_body(
+    prometheus: PrometheusClient, chart: Chart, range_name: str, span: TimeRange
+) -> dict[str, Any]:
+    # Ends now, not on the last multiple of the step: the newest point holds the newest data.
+    end = int(time.time())
+    start = end - span.seconds
+    results = await asyncio.gather(
+        *(prometheus.query_range(q.promql, start, end, span.step) for q in chart.queries)
+    )
+    named: list[tuple[str, Series]] = [
+        (query.series_name(one.metric), one)
+        for query, result in zip(chart.queries, results, strict=True)
+        for one in result
+    ]
+    if chart.queries[0].label is not None:  # named by a label: a stable order, by name
+        named.sort(key=lambda pair: pair[0])
+    return {
+        "chart": chart.name,
+        "title": chart.title,
+        "unit": chart.unit,
+        "range": range_name,
+        "step": span.step,
+        "timestamps": list(range(start, end + 1, span.step)),
+        "series": [
+            {"name": name or "(no label)", "values": one.values} for name, one in named[:MAX_SERIES]
+        ],
+    }
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": None}}
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
