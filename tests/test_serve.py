@@ -43,7 +43,12 @@ class Service:
 
 @contextmanager
 def running(
-    tmp_path: Path, kind: str, *, workers: int = WORKERS, max_requests: int = MAX_REQUESTS
+    tmp_path: Path,
+    kind: str,
+    *,
+    workers: int = WORKERS,
+    max_requests: int | None = MAX_REQUESTS,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Service]:
     """`folio <kind>` with several workers that recycle every ``max_requests`` requests."""
     port = free_port()
@@ -53,9 +58,11 @@ def running(
         "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db",
         "FOLIO_METRICS_DIR": str(metrics_dir),
         "FOLIO_LOG_LEVEL": "warning",
+        **(settings or {}),
     }
-    command = [sys.executable, "-m", "folio", kind, "--port", str(port)]
-    command += ["--workers", str(workers), "--max-requests", str(max_requests)]
+    command = [sys.executable, "-m", "folio", kind, "--port", str(port), "--workers", str(workers)]
+    if max_requests is not None:
+        command += ["--max-requests", str(max_requests)]
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
     service = Service(process, f"http://127.0.0.1:{port}", metrics_dir, PATHS[kind])

@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # folio-web's calls are in metrics
+    if arguments.command == "healthcheck":
+        from folio.healthcheck import check
+
+        return check(arguments.port or DEFAULT_PORTS[arguments.service])
     try:
         if arguments.command == "web":
             return _serve_web(WebSettings(), arguments)
@@ -63,15 +67,18 @@ def _problems(error: ValidationError) -> str:
     )
 
 
+DEFAULT_PORTS = {"api": 3001, "web": 3000}
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="folio", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     api = commands.add_parser("api", help="serve folio-api (applies migrations first)")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    api.add_argument("--port", type=int, default=3001, help="port to bind (default 3001)")
+    api.add_argument("--port", type=int, default=DEFAULT_PORTS["api"], help="port (default 3001)")
     web = commands.add_parser("web", help="serve folio-web, the site (reads FOLIO_API_URL)")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    web.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
+    web.add_argument("--port", type=int, default=DEFAULT_PORTS["web"], help="port (default 3000)")
     for service in (api, web):
         _add_worker_arguments(service)
     run = commands.add_parser(
@@ -96,6 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
     amount.add_argument("--requests", type=int, help="stop after this many requests")
     amount.add_argument("--duration", type=float, help="stop after this many seconds")
     loadgen.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if the local folio-api or folio-web answers /api/health"
+    )
+    health.add_argument("service", choices=sorted(DEFAULT_PORTS))
+    health.add_argument("--port", type=int, help="default: the service's default port")
     db = commands.add_parser("db", help="manage the database named by FOLIO_DATABASE_URL")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")
@@ -107,8 +119,8 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
-        help="worker processes sharing the port and exact metrics (default 1)",
+        default=None,
+        help="worker processes sharing the port and exact metrics (default FOLIO_WORKERS, 1)",
     )
     parser.add_argument(
         "--max-requests",
@@ -178,7 +190,7 @@ def _serve_api(settings: ApiSettings, arguments: argparse.Namespace) -> int:
     def build(metrics_dir: Path | None) -> FastAPI:
         return create_app(_with_metrics_dir(settings, metrics_dir))
 
-    return serve(build, _serve_options(arguments, settings.log_level, grace, settings.metrics_dir))
+    return serve(build, _serve_options(arguments, settings, grace))
 
 
 def _serve_web(settings: WebSettings, arguments: argparse.Namespace) -> int:
@@ -187,7 +199,8 @@ def _serve_web(settings: WebSettings, arguments: argparse.Namespace) -> int:
     def build(metrics_dir: Path | None) -> FastAPI:
         return create_app(_with_metrics_dir(settings, metrics_dir))
 
-    return serve(build, _serve_options(arguments, settings.log_level, 10, settings.metrics_dir))
+    grace = math.ceil(settings.shutdown_grace_seconds)
+    return serve(build, _serve_options(arguments, settings, grace))
 
 
 SettingsT = TypeVar("SettingsT", ApiSettings, WebSettings)
@@ -198,16 +211,17 @@ def _with_metrics_dir(settings: SettingsT, metrics_dir: Path | None) -> Settings
 
 
 def _serve_options(
-    arguments: argparse.Namespace, log_level: str, grace: int, metrics_dir: Path | None
+    arguments: argparse.Namespace, settings: ApiSettings | WebSettings, grace: int
 ) -> ServeOptions:
     return ServeOptions(
         host=arguments.host,
         port=arguments.port,
-        log_level=log_level,
+        log_level=settings.log_level,
         grace_seconds=grace,
-        workers=arguments.workers,
+        workers=arguments.workers or settings.workers,
         max_requests=arguments.max_requests,
-        metrics_dir=metrics_dir,
+        metrics_dir=settings.metrics_dir,
+        drain_seconds=settings.drain_seconds,
     )
 
 

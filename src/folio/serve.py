@@ -3,7 +3,9 @@
 With several workers, this process binds the socket, prepares the shared metrics
 directory, forks the workers and replaces any that exits (a crash, or a recycle after
 ``max_requests``), folding the dead worker's counts into the directory's archive first.
-SIGTERM or SIGINT stops the workers gracefully, then this process.
+SIGTERM or SIGINT stops the workers gracefully, then this process. Each worker first drains
+for ``drain_seconds`` (readiness answers 503 while requests are still served; see
+folio.draining), and a second signal skips the drain.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class ServeOptions:
     workers: int = 1
     max_requests: int | None = None
     metrics_dir: Path | None = None
+    drain_seconds: float = 0.0
 
 
 def serve(build_app: AppFactory, options: ServeOptions) -> int:
@@ -60,6 +63,7 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
     """Serve until told to stop; False when the app never started."""
     import uvicorn
 
+    from folio.draining import DrainingServer
     from folio.metrics import uvicorn_protocol
 
     config = uvicorn.Config(
@@ -72,8 +76,8 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
         # Counts open TCP connections (http_active_connections) where uvicorn sees them.
         http=uvicorn_protocol(app.state.observability.connections),
     )
-    # uvicorn handles SIGTERM: it stops listening, lets in-flight requests finish, then exits.
-    server = uvicorn.Server(config)
+    # On SIGTERM: drain, then uvicorn stops listening, lets in-flight requests finish, exits.
+    server = DrainingServer(config, app.state.drain, options.drain_seconds)
     server.run(sockets=sockets)
     return server.started
 
@@ -85,13 +89,14 @@ class _Supervisor:
         self.owns_directory = options.metrics_dir is None
         self.directory_path = options.metrics_dir or Path(tempfile.mkdtemp(prefix="folio-"))
         self.workers: set[int] = set()
+        self.listener: socket.socket | None = None
         self.stopping = False
         self.failed = False
 
     def run(self) -> int:
         MetricsDirectory.reset(self.directory_path)
         self.directory = MetricsDirectory(self.directory_path)
-        listener = self._bind()
+        listener = self.listener = self._bind()
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         try:
@@ -147,14 +152,19 @@ class _Supervisor:
                 self._spawn(listener)
 
     def _request_stop(self, _signal: int, _frame: FrameType | None) -> None:
-        if not self.stopping:
-            self.stopping = True
-            for pid in self.workers:
-                _signal_worker(pid, signal.SIGTERM)
+        """Tell every worker to stop; a second signal tells them again, ending their drain."""
+        if not self.stopping and self.listener is not None:
+            # The workers keep their own copies; once they close them, nothing listens, and
+            # new connections are refused at once rather than left waiting in the backlog.
+            self.listener.close()
+        self.stopping = True
+        for pid in self.workers:
+            _signal_worker(pid, signal.SIGTERM)
 
     def _stop_workers(self) -> None:
-        self._request_stop(signal.SIGTERM, None)
-        deadline = time.monotonic() + self.options.grace_seconds + 5
+        if self.workers:
+            self._request_stop(signal.SIGTERM, None)
+        deadline = time.monotonic() + self.options.drain_seconds + self.options.grace_seconds + 5
         while self.workers and time.monotonic() < deadline:
             pid, _ = os.waitpid(-1, os.WNOHANG)
             if pid:

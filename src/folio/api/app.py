@@ -14,6 +14,7 @@ from folio.api.errors import install_error_handlers
 from folio.api.observability import ApiObservability
 from folio.api.routes import health, projects
 from folio.api.settings import ApiSettings
+from folio.draining import Drain
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -45,6 +46,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.observability = observability
+    app.state.drain = Drain()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Installed after the body limit, so it sits outside it and counts its 413s too.

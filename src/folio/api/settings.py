@@ -28,6 +28,10 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # On SIGTERM, readiness answers 503 for this long before the listener closes.
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    # `folio api` without --workers.
+    workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "info"
     metrics_token: SecretStr | None = None
     metrics_max_series: int = Field(default=2000, ge=10)

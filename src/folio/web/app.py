@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from folio import __version__
+from folio.draining import Drain
 from folio.web import pages, rum, status
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
@@ -72,7 +73,11 @@ def create_app(
     app.state.observability = observability
     app.state.api = api
     app.state.prometheus = prometheus
+    app.state.drain = Drain()
     app.add_api_route("/api/health", _liveness, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(
+        "/api/health/ready", _readiness, methods=["GET", "HEAD"], include_in_schema=False
+    )
     app.include_router(pages.build_router(renderer, api))
     app.include_router(rum.build_router(settings, observability))
     if settings.status_page:  # switched off: no routes, so /status is a plain 404
@@ -87,6 +92,12 @@ async def _liveness() -> dict[str, str]:
     """The process is up; never calls folio-api (the pages report that one)."""
     return {"status": "ok"}
 
+
+async def _readiness(request: Request) -> JSONResponse:
+    """Ready unless stopping. folio-api being down does not count: pages degrade, not fail."""
+    if request.app.state.drain.active:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    return JSONResponse({"status": "ready"})
 
 
 def _install_error_pages(

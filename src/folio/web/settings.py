@@ -20,6 +20,11 @@ class WebSettings(BaseSettings):
     rum_rate_per_minute: int = Field(default=60, ge=1)
     rum_burst: int = Field(default=20, ge=1)
     trust_forwarded_for: bool = False
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # On SIGTERM, readiness answers 503 for this long before the listener closes.
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    # `folio web` without --workers.
+    workers: int = Field(default=1, ge=1, le=64)
     metrics_token: SecretStr | None = None
     metrics_max_series: int = Field(default=2000, ge=10)
     metrics_include_self: bool = False

@@ -23,10 +23,12 @@ async def liveness() -> dict[str, str]:
 @router.api_route(
     "/ready",
     methods=["GET", "HEAD"],
-    responses={503: {"description": "The database did not answer in time"}},
+    responses={503: {"description": "Draining before a stop, or the database did not answer"}},
 )
 async def readiness(request: Request, settings: SettingsDep) -> dict[str, str]:
-    """The database answers a trivial query within FOLIO_READY_TIMEOUT_SECONDS."""
+    """Not stopping, and the database answers a trivial query within FOLIO_READY_TIMEOUT_SECONDS."""
+    if request.app.state.drain.active:
+        raise ApiError(503, "the server is stopping", details={"check": "drain"})
     engine: AsyncEngine = request.app.state.engine
     timeout = settings.ready_timeout_seconds
     try:
