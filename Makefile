@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format clean bench
+.PHONY: install run test lint format clean bench soak
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,6 +40,11 @@ format: install
 # Not part of `make test`: minutes of load on both cores. BENCH_ARGS=--quick for a smoke run.
 bench: install
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# Not part of `make test`: tests/reliability at full size (100,000 hostile requests, long
+# outages, 100,000 requests per service), tens of minutes. docs/reliability.md.
+soak: install
+	FOLIO_SOAK=1 $(VENV)/bin/pytest tests/reliability
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -29,6 +31,16 @@ ERROR_CODES: dict[int, str] = {
 }
 
 _STANDARD_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+# SQLSTATEs that mean "the server is not there right now", not "the query is wrong":
+# class 08 (connection exceptions), admin/crash shutdown, starting up, too many connections.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08",)
+UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+# SQLite's "database is locked" and "table is locked" (SQLITE_BUSY, SQLITE_LOCKED).
+UNAVAILABLE_SQLITE_CODES = {5, 6}
+RETRY_AFTER_SECONDS = "5"
+
+logger = logging.getLogger("folio.api")
 
 
 class ErrorDetail(BaseModel):
@@ -77,6 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure through the one error shape."""
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for database_error in (sqlalchemy_errors.DBAPIError, sqlalchemy_errors.TimeoutError, OSError):
+        app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _unhandled_error)
 
 
@@ -100,6 +114,37 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     if any(problem["type"] == "json_invalid" for problem in problems):
         return error_response(400, "the request body is not valid JSON", problems)
     return error_response(422, "the request did not validate", problems)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the server cannot be reached, so a retry may succeed.
+
+    A refused connection reaches us as a plain OSError (the driver's own), a dropped one
+    as a DBAPIError that invalidated its connection; the rest carry an error code.
+    """
+    if isinstance(exc, OSError | sqlalchemy_errors.TimeoutError):
+        return True
+    if not isinstance(exc, sqlalchemy_errors.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sqlalchemy_errors.InterfaceError):
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES) or sqlstate in UNAVAILABLE_SQLSTATES:
+        return True
+    return getattr(exc.orig, "sqlite_errorcode", None) in UNAVAILABLE_SQLITE_CODES
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not database_unavailable(exc):
+        raise exc  # a bug, not an outage: the 500 handler logs its traceback
+    # One line, no traceback: an outage would otherwise bury the log in identical traces.
+    logger.warning("database unavailable for %s %s: %r", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "the database is unavailable; try again shortly",
+        {"check": "database"},
+        {"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
 
 async def _unhandled_error(_request: Request, _exc: Exception) -> JSONResponse:
