@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from folio import __version__
 from folio.draining import Drain
-from folio.web import pages, rum, status
+from folio.web import pages, rum, security, status
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
 from folio.web.observability import WebObservability
@@ -85,6 +85,7 @@ def create_app(
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
     observability.install_on(app)
+    security.install(app)
     return app
 
 
@@ -114,7 +115,9 @@ def _install_error_pages(
     async def server_error(request: Request, _exc: Exception) -> HTMLResponse:
         # The traceback goes to the server log (Starlette re-raises); the visitor sees a page.
         observability.client_errors.labels("ssr_error").inc()
-        return renderer.error(request, 500, "Something went wrong", "Please try again in a moment.")
+        page = renderer.error(request, 500, "Something went wrong", "Please try again in a moment.")
+        # Starlette sends this page from outside every middleware, so it adds its own headers.
+        return security.add_to(page)
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, server_error)
