@@ -6,10 +6,12 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from playwright.sync_api import Browser
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -18,6 +20,7 @@ from folio.api.app import create_app
 from folio.api.db import create_engine
 from folio.api.migrate import upgrade
 from folio.api.settings import ApiSettings
+from tests.browser import artifacts_directory, chromium
 
 POSTGRES_URL_VARIABLE = "FOLIO_TEST_POSTGRES_URL"
 TOKEN = "test-token-0123456789"
@@ -132,3 +135,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"{len(on_postgres)} tests passed against a real PostgreSQL server; "
         f"{len(skipped)} PostgreSQL tests skipped"
     )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (tests/browser.py)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    """Where browser tests save screenshots."""
+    return artifacts_directory()

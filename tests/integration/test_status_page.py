@@ -8,18 +8,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Error, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from folio.web.status_queries import CHARTS, RANGES
 from tests.integration.conftest import Stack
 from tests.ports import free_ports
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "status-page-token"
 JOBS = {"folio-api", "folio-web"}
 LEGENDS = {
@@ -33,48 +30,6 @@ ALL_DRAWN = """(count) => {
   const settled = figures.filter((f) => f.dataset.state !== 'loading');
   return figures.length === count && settled.length === count;
 }"""
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium, driven by Playwright (skips locally if missing)."""
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"chromium not found at {CHROMIUM}: install Debian's chromium (.ci/run does)")
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-    except Error as error:
-        playwright.stop()
-        _unavailable(f"Playwright could not launch {CHROMIUM}: {error.message}")
-    try:
-        yield launched
-    finally:
-        launched.close()
-        playwright.stop()
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    directory = Path(os.environ.get("FOLIO_TEST_ARTIFACTS") or REPO / ".artifacts" / "browser")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Error, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
 from folio.web.security import CONTENT_SECURITY_POLICY
 from tests.ports import free_ports
-from tests.web.test_browser import CHROMIUM, REPO, _start, _unavailable, _wait_for
+from tests.web.test_browser import _start, _wait_for
 
 API_TOKEN = "xss-test-token"
 SLUG = "xss-corpus"
@@ -211,40 +211,6 @@ def _create_corpus_project(api_url: str) -> None:
         bad = {**project, "slug": "bad-link", "links": {"demo": link}}
         refused = httpx.post(f"{api_url}/api/projects", json=bad, headers=auth, timeout=10)
         assert refused.status_code == 422, refused.text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"chromium not found at {CHROMIUM}: install Debian's chromium (.ci/run does)")
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-    except Error as error:
-        playwright.stop()
-        _unavailable(f"Playwright could not launch {CHROMIUM}: {error.message}")
-    try:
-        yield launched
-    finally:
-        launched.close()
-        playwright.stop()
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    directory = Path(os.environ.get("FOLIO_TEST_ARTIFACTS") or REPO / ".artifacts" / "browser")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 @pytest.fixture

@@ -8,26 +8,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Error, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ports import free_ports
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 PAGES = {"/": "/", "/projects": "/projects", "/projects/portfolio-site": "/projects/{slug}"}
 VITALS = ("ttfb_seconds", "fcp_seconds", "lcp_seconds", "inp_seconds", "cls")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def _start(log: Path, env: dict[str, str], *arguments: str) -> subprocess.Popen[bytes]:
@@ -83,40 +74,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for process in processes:
             process.kill()
             process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"chromium not found at {CHROMIUM}: install Debian's chromium (.ci/run does)")
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-    except Error as error:
-        playwright.stop()
-        _unavailable(f"Playwright could not launch {CHROMIUM}: {error.message}")
-    try:
-        yield launched
-    finally:
-        launched.close()
-        playwright.stop()
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    directory = Path(os.environ.get("FOLIO_TEST_ARTIFACTS") or REPO / ".artifacts" / "browser")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def _metrics(site: str) -> Samples:
