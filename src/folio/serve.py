@@ -75,6 +75,10 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
         limit_max_requests=options.max_requests,
         # Counts open TCP connections (http_active_connections) where uvicorn sees them.
         http=uvicorn_protocol(app.state.observability.connections),
+        # folio decides itself whether to trust X-Forwarded-For (FOLIO_TRUST_FORWARDED_FOR).
+        # uvicorn's default trusts it from 127.0.0.1 and rewrites the client address, which
+        # makes the metrics count the request as a 499 and lets a client pick its RUM bucket.
+        proxy_headers=False,
     )
     # On SIGTERM: drain, then uvicorn stops listening, lets in-flight requests finish, exits.
     server = DrainingServer(config, app.state.drain, options.drain_seconds)

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.routing import Match
 
 # A stable, machine-readable code per status; clients branch on these, not on messages.
@@ -91,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for database_error in (sqlalchemy_errors.DBAPIError, sqlalchemy_errors.TimeoutError, OSError):
         app.add_exception_handler(database_error, _database_unavailable)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unhandled_error)
 
 
@@ -145,6 +148,12 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
         {"check": "database"},
         {"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # The client left before its body was complete: no one reads this answer, it is not
+    # the server's fault, and the metrics count it as a 499.
+    return Response(status_code=400)
 
 
 async def _unhandled_error(_request: Request, _exc: Exception) -> JSONResponse:

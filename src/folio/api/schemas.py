@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9+#.-]*$"
 MAX_TAGS = 20
+# HttpUrl takes http and https URLs only, where JSON Schema's "format": "uri" takes any scheme.
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://"
 
 _CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) - {"\t", "\n", "\r"}
+# The same rules as JSON Schema patterns (ECMA-262), so /api/openapi.json says what the
+# server accepts: text without those control characters, and a title that keeps a
+# character after str.strip() (whose whitespace is not quite the regex \s).
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+_STRIPPED = r"\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PRINTABLE_PATTERN = f"^[^{_CONTROLS}]*$"
+TITLE_PATTERN = f"^[^{_CONTROLS}]*[^{_STRIPPED}][^{_CONTROLS}]*$"
 
 
-def _printable(text: str) -> str:
+def _printable(text: object) -> object:
     # PostgreSQL refuses NUL in text and SQLite would store it: refuse control characters
-    # for both, so the backends agree and nothing invisible gets stored.
-    if not _CONTROL_CHARACTERS.isdisjoint(text):
+    # for both, so the backends agree and nothing invisible gets stored. Checked before a
+    # title is stripped, as its pattern says.
+    if isinstance(text, str) and not _CONTROL_CHARACTERS.isdisjoint(text):
         raise ValueError("control characters (such as NUL) are not allowed")
     return text
 
@@ -34,10 +47,21 @@ Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SL
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_printable),
+    BeforeValidator(_printable),
+    Field(json_schema_extra={"pattern": TITLE_PATTERN}),
 ]
-Summary = Annotated[str, StringConstraints(max_length=500), AfterValidator(_printable)]
-Body = Annotated[str, StringConstraints(max_length=200_000), AfterValidator(_printable)]
+Summary = Annotated[
+    str,
+    StringConstraints(max_length=500),
+    BeforeValidator(_printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+]
+Body = Annotated[
+    str,
+    StringConstraints(max_length=200_000),
+    BeforeValidator(_printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
 
 
@@ -53,8 +77,8 @@ class Links(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repository: HttpUrl | None = None
-    demo: HttpUrl | None = None
+    repository: HttpUrl | None = Field(default=None, json_schema_extra={"pattern": URL_PATTERN})
+    demo: HttpUrl | None = Field(default=None, json_schema_extra={"pattern": URL_PATTERN})
 
 
 class ProjectCreate(BaseModel):
@@ -66,7 +90,17 @@ class ProjectCreate(BaseModel):
     body: Body = Field(default="", description="Markdown")
     tags: Tags = []
     links: Links = Links()
-    published: bool = False
+    # Strict: the document says boolean, so 0, "yes" or "off" are refused rather than guessed.
+    published: StrictBool = False
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _unset() -> Any:
+    """A field left out means "unchanged": None in Python, absent (never null) in the schema."""
+    return Field(default=None, json_schema_extra=_no_default)
 
 
 class ProjectUpdate(BaseModel):
@@ -74,13 +108,13 @@ class ProjectUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    slug: Slug | None = None
-    title: Title | None = None
-    summary: Summary | None = None
-    body: Body | None = None
-    tags: Tags | None = None
-    links: Links | None = None
-    published: bool | None = None
+    slug: Slug | SkipJsonSchema[None] = _unset()
+    title: Title | SkipJsonSchema[None] = _unset()
+    summary: Summary | SkipJsonSchema[None] = _unset()
+    body: Body | SkipJsonSchema[None] = _unset()
+    tags: Tags | SkipJsonSchema[None] = _unset()
+    links: Links | SkipJsonSchema[None] = _unset()
+    published: StrictBool | SkipJsonSchema[None] = _unset()
 
     @model_validator(mode="after")
     def _refuse_nulls(self) -> Self:

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from folio import __version__
 from folio.draining import Drain
@@ -119,5 +120,10 @@ def _install_error_pages(
         # Starlette sends this page from outside every middleware, so it adds its own headers.
         return security.add_to(page)
 
+    async def client_gone(_request: Request, _exc: Exception) -> Response:
+        # The client left mid-body (a beacon cut short): not an SSR error; counted as a 499.
+        return Response(status_code=400)
+
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, server_error)

@@ -18,6 +18,9 @@ from folio.web.api_client import ApiClient, ApiNotFound, ApiUnavailable
 from folio.web.markdown import render_markdown
 from folio.web.observability import WebObservability
 
+# folio-api's slugs (folio.api.schemas.SLUG_PATTERN): anything else cannot exist.
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
 PAGE_SIZE = 9
 FEATURED = 3
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9+#.-]{0,39}$")
@@ -102,6 +105,12 @@ def build_router(renderer: PageRenderer, api: ApiClient) -> APIRouter:
     @router.get("/projects/{slug}", response_class=HTMLResponse)
     async def project(request: Request, slug: str) -> HTMLResponse:
         async with renderer.timed("/projects/{slug}"):
+            # Not a slug (".", "..", "%2e"): httpx would resolve it as a dot segment and ask
+            # folio-api for another resource altogether.
+            if not _SLUG.fullmatch(slug):
+                return renderer.error(
+                    request, 404, "Project not found", f"No project is called “{slug}”."
+                )
             try:
                 path = f"/api/projects/{quote(slug, safe='')}"
                 found = await api.get_json(path, "/api/projects/{slug}")

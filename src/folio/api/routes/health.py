@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from folio.api.deps import SettingsDep
-from folio.api.errors import ApiError
+from folio.api.errors import ApiError, ErrorResponse
 
 router = APIRouter(prefix="/api/health", tags=["health"])
 
 
-@router.api_route("", methods=["GET", "HEAD"])
+# One route per method: a route with methods=["GET", "HEAD"] gives both operations the same
+# operationId in /api/openapi.json, which OpenAPI forbids (and FastAPI warns about).
+@router.get("", operation_id="liveness")
+@router.head("", operation_id="liveness_head")
 async def liveness() -> dict[str, str]:
     """The process is up; never touches the database."""
     return {"status": "ok"}
 
 
-@router.api_route(
-    "/ready",
-    methods=["GET", "HEAD"],
-    responses={503: {"description": "Draining before a stop, or the database did not answer"}},
-)
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorResponse,
+        "description": "Draining before a stop, or the database did not answer",
+    }
+}
+
+
+@router.get("/ready", operation_id="readiness", responses=_NOT_READY)
+@router.head("/ready", operation_id="readiness_head", responses=_NOT_READY)
 async def readiness(request: Request, settings: SettingsDep) -> dict[str, str]:
     """Not stopping, and the database answers a trivial query within FOLIO_READY_TIMEOUT_SECONDS."""
     if request.app.state.drain.active:

@@ -35,6 +35,7 @@ _SLUG = re.compile(SLUG_PATTERN)
 
 
 def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route that reads or writes the database (so 503 too)."""
     descriptions = {
         400: "The body is not valid JSON",
         401: "Missing or wrong bearer token",
@@ -44,8 +45,16 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The body is over FOLIO_MAX_BODY_BYTES",
         415: "The body is not declared as JSON",
         422: "A field is missing, malformed or unknown",
+        503: "The database is unavailable; try again after Retry-After seconds",
     }
-    return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in statuses}
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorResponse, "description": descriptions[code]}
+        for code in (*statuses, 503)
+    }
+    responses[503]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+    }
+    return responses
 
 
 def _json_body(model: type[ModelT]) -> Any:
@@ -63,8 +72,27 @@ def _json_body(model: type[ModelT]) -> Any:
 
 
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    # The body is parsed by a dependency, so FastAPI never adds the model to the document's
+    # components: a $ref to it would dangle. Inline its JSON schema, nested models included.
+    schema = _inline(model.model_json_schema())
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _inline(schema: Any, definitions: dict[str, Any] | None = None) -> Any:
+    """``schema`` with every local ``$ref`` replaced by its definition, and no ``$defs``."""
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if definitions is None:
+        definitions = schema.get("$defs", {})
+    if "$ref" in schema:
+        return _inline(definitions[schema["$ref"].removeprefix("#/$defs/")], definitions)
+    return {key: _inline(value, definitions) for key, value in schema.items() if key != "$defs"}
+
+
+# Reads are public; the token only adds drafts. `{}` makes the bearer scheme optional.
+PUBLIC_READ: dict[str, Any] = {"security": [{}]}
 
 
 WRITE = [Depends(require_writer)]
@@ -73,7 +101,7 @@ CreateBody = Annotated[ProjectCreate, _json_body(ProjectCreate)]
 UpdateBody = Annotated[ProjectUpdate, _json_body(ProjectUpdate)]
 
 
-@router.get("", responses=_documented(401, 422))
+@router.get("", responses=_documented(401, 422), openapi_extra=PUBLIC_READ)
 async def list_projects(
     session: SessionDep,
     include_drafts: CanSeeDrafts,
@@ -89,7 +117,7 @@ async def list_projects(
     return ProjectPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{slug}", responses=_documented(401, 404))
+@router.get("/{slug}", responses=_documented(401, 404), openapi_extra=PUBLIC_READ)
 async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDrafts) -> ProjectOut:
     return ProjectOut.model_validate(await _find(session, slug, include_drafts))
 
