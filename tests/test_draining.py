@@ -13,7 +13,8 @@ import pytest
 
 from tests.test_serve import Service, running
 
-DRAIN_SECONDS = 1.5
+# Long enough that a balancer polling every 50 ms sees the 503 even on a loaded CI machine.
+DRAIN_SECONDS = 3.0
 CONCURRENCY = 8
 
 
@@ -34,8 +35,12 @@ async def _drive(service: Service) -> Observed:
     seen = Observed()
     routed = asyncio.Event()  # cleared once the balancer has taken the target out
     routed.set()
-    limits = httpx.Limits(max_connections=CONCURRENCY + 1)
-    async with httpx.AsyncClient(base_url=service.url, limits=limits, timeout=10) as client:
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with (
+        httpx.AsyncClient(base_url=service.url, limits=limits, timeout=10) as client,
+        # The balancer's own connection: it never waits behind the traffic for one.
+        httpx.AsyncClient(base_url=service.url, timeout=10) as probe,
+    ):
 
         async def send() -> None:
             while routed.is_set():
@@ -53,7 +58,7 @@ async def _drive(service: Service) -> Observed:
             try:
                 while service.process.poll() is None:
                     try:
-                        status = (await client.get("/api/health/ready")).status_code
+                        status = (await probe.get("/api/health/ready")).status_code
                     except httpx.TransportError:
                         break  # nothing listens any more
                     if status == 503 and seen.not_ready_at is None:
@@ -85,13 +90,13 @@ def test_sigterm_drains_before_stopping(tmp_path: Path, kind: str, workers: int)
     with running(tmp_path, kind, workers=workers, max_requests=None, settings=drain) as service:
         seen = asyncio.run(_drive(service))
         assert service.process.returncode == 0
-    assert seen.failures == []
-    assert seen.answered > 20
     assert seen.ready_before
     assert set(seen.ready_before) == {200}
     assert seen.not_ready_at is not None, "readiness never answered 503 before the exit"
     assert seen.not_ready_at - seen.terminated_at < DRAIN_SECONDS
     assert seen.exited_at - seen.terminated_at >= DRAIN_SECONDS
+    assert seen.failures == [], f"503 seen {seen.not_ready_at - seen.terminated_at:.2f} s in"
+    assert seen.answered > 20
 
 
 def test_a_second_signal_ends_the_drain(tmp_path: Path) -> None:

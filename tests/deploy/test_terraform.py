@@ -137,13 +137,15 @@ def _secret_names(settings: type[BaseSettings]) -> set[str]:
 
 def _readiness_path() -> str:
     """The path of folio-api's readiness handler, as its router declares it."""
-    paths = [
+    # A set: GET and HEAD are separate routes (one operationId each) on the same path.
+    paths = {
         route.path
         for route in health.router.routes
         if getattr(route, "endpoint", None) is health.readiness
-    ]
-    assert len(paths) == 1, f"health.readiness is routed at {paths}"
-    return str(paths[0])
+    }
+    assert len(paths) == 1, f"health.readiness is routed at {sorted(paths)}"
+    (path,) = paths
+    return str(path)
 
 
 async def _statuses(app: FastAPI, paths: list[str]) -> dict[str, int]:
