@@ -8,9 +8,6 @@ opens it, clicks every link in it, and watches for script, dialogs and CSP viola
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,8 +21,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
 from folio.web.security import CONTENT_SECURITY_POLICY
-from tests.ports import free_ports
-from tests.web.test_browser import _start, _wait_for
+from tests.site import seeded_site
 
 API_TOKEN = "xss-test-token"
 SLUG = "xss-corpus"
@@ -160,37 +156,10 @@ def prometheus() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, prometheus: str) -> Iterator[str]:
     """folio-api (seeded SQLite, plus the XSS project) and folio-web, as real processes."""
-    tmp = tmp_path_factory.mktemp("xss")
-    api_port, web_port = free_ports(2)
-    api_url = f"http://127.0.0.1:{api_port}"
-    env = {
-        **os.environ,
-        "FOLIO_DATABASE_URL": f"sqlite:///{tmp}/folio.db",
-        "FOLIO_API_TOKEN": API_TOKEN,
-        "FOLIO_API_URL": api_url,
-        "FOLIO_PROMETHEUS_URL": prometheus,
-    }
-    seed = subprocess.run(
-        [sys.executable, "-m", "folio", "db", "seed"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert seed.returncode == 0, seed.stderr
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        processes.append(_start(tmp / "api.log", env, "api", "--port", str(api_port)))
-        processes.append(_start(tmp / "web.log", env, "web", "--port", str(web_port)))
-        _wait_for(f"{api_url}/api/health", processes[0], tmp / "api.log")
-        _wait_for(f"http://127.0.0.1:{web_port}/", processes[1], tmp / "web.log")
-        _create_corpus_project(api_url)
-        yield f"http://127.0.0.1:{web_port}"
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+    settings = {"FOLIO_API_TOKEN": API_TOKEN, "FOLIO_PROMETHEUS_URL": prometheus}
+    with seeded_site(tmp_path_factory.mktemp("xss"), settings) as running:
+        _create_corpus_project(running.api)
+        yield running.web
 
 
 def _create_corpus_project(api_url: str) -> None:

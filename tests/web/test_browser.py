@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,66 +11,19 @@ import pytest
 from playwright.sync_api import Browser, Page
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ports import free_ports
+from tests.site import seeded_site
 
 PAGES = {"/": "/", "/projects": "/projects", "/projects/portfolio-site": "/projects/{slug}"}
 VITALS = ("ttfb_seconds", "fcp_seconds", "lcp_seconds", "inp_seconds", "cls")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def _start(log: Path, env: dict[str, str], *arguments: str) -> subprocess.Popen[bytes]:
-    # Output goes to a file, not a pipe, so a chatty server can never block on a full pipe.
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "folio", *arguments]
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url}: the server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within 30 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """folio-api (seeded SQLite) and folio-web as real processes; yields folio-web's URL."""
-    tmp = tmp_path_factory.mktemp("browser")
-    api_port, web_port = free_ports(2)
-    env = {
-        **os.environ,
-        "FOLIO_DATABASE_URL": f"sqlite:///{tmp}/folio.db",
-        "FOLIO_API_TOKEN": "browser-test-token",
-        "FOLIO_API_URL": f"http://127.0.0.1:{api_port}",
-    }
-    seed = subprocess.run(
-        [sys.executable, "-m", "folio", "db", "seed"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert seed.returncode == 0, seed.stderr
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        # Both start at once (each takes seconds to import); the API must answer first.
-        processes.append(_start(tmp / "api.log", env, "api", "--port", str(api_port)))
-        processes.append(_start(tmp / "web.log", env, "web", "--port", str(web_port)))
-        _wait_for(f"http://127.0.0.1:{api_port}/api/health", processes[0], tmp / "api.log")
-        _wait_for(f"http://127.0.0.1:{web_port}/", processes[1], tmp / "web.log")
-        yield f"http://127.0.0.1:{web_port}"
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+    settings = {"FOLIO_API_TOKEN": "browser-test-token"}
+    with seeded_site(tmp_path_factory.mktemp("browser"), settings) as running:
+        yield running.web
 
 
 def _metrics(site: str) -> Samples:
