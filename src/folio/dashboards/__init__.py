@@ -1,7 +1,7 @@
 """folio's Grafana dashboards, generated from Python into deploy/grafana/dashboards/.
 
 Plain dicts, not grafanalib or grafana-foundation-sdk: the dashboards use a handful of
-panel kinds, and a fifty-line builder keeps the JSON exactly as Grafana exports it without
+panel kinds, and a small builder (model.py) keeps the JSON exactly as Grafana exports it without
 a dependency that must track Grafana's schema. ``python -m folio.dashboards`` rewrites the
 files; tests/dashboards fails when they are stale.
 """
