@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
 from playwright.sync_api import Browser, Error, sync_playwright
+
+from tests.ci import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
@@ -27,13 +27,6 @@ ARGUMENTS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip locally; under CI=true a missing browser fails the run instead."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @contextmanager

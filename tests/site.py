@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import pytest
-
 from tests.ports import free_ports
+from tests.processes import Service, start, stop, wait_until
 
 
 @dataclass(frozen=True)
@@ -43,36 +40,14 @@ def seeded_site(directory: Path, settings: dict[str, str]) -> Iterator[Site]:
         check=False,
     )
     assert seed.returncode == 0, seed.stderr
-    processes: list[subprocess.Popen[bytes]] = []
+    services: list[Service] = []
     try:
         # Both start at once (each takes seconds to import); the API must answer first.
-        processes.append(_start(directory / "api.log", env, "api", "--port", str(api_port)))
-        processes.append(_start(directory / "web.log", env, "web", "--port", str(web_port)))
-        _wait_for(f"{site.api}/api/health", processes[0], directory / "api.log")
-        _wait_for(f"{site.web}/", processes[1], directory / "web.log")
+        services.append(start("api", api_port, env, directory / "api.log"))
+        services.append(start("web", web_port, env, directory / "web.log"))
+        wait_until(services[0], "/api/health", timeout=30)
+        wait_until(services[1], "/", timeout=30)
         yield site
     finally:
-        for process in processes:
-            process.kill()
-            process.wait()
-
-
-def _start(log: Path, env: dict[str, str], *arguments: str) -> subprocess.Popen[bytes]:
-    # Output goes to a file, not a pipe, so a chatty server can never block on a full pipe.
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "folio", *arguments]
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url}: the server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within 30 s:\n{log.read_text()}")
+        for service in services:
+            stop(service)

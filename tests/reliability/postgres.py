@@ -13,25 +13,19 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
+from tests.ci import unavailable
 from tests.ports import free_port
 
 USER = "folio"
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def _bin_dir() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts)
     if not versions:
-        _unavailable(
+        unavailable(
             "no PostgreSQL server binaries under /usr/lib/postgresql (.ci/run installs them)"
         )
     return versions[-1].parent

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.ports import free_ports
-from tests.reliability.processes import counter, running, start, stop, wait_until
+from tests.processes import counter, running, start, stop, wait_until
 
 PAGES = ("/", "/projects", "/projects/portfolio-site")
 

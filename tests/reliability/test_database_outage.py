@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.ports import free_port
+from tests.processes import Service, counter, running, wait_until
 from tests.reliability.postgres import PrivatePostgres
-from tests.reliability.processes import Service, counter, running, wait_until
 from tests.reliability.soak import amount
 
 TOKEN = "outage-token"

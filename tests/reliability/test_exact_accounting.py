@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.ports import free_ports
-from tests.reliability.processes import Service, counter, wait_until
+from tests.processes import Service, counter, wait_until
 from tests.reliability.soak import amount
 
 REQUESTS = amount(3_000, 100_000)

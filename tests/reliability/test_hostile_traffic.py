@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from folio.metrics.http import ERROR_KINDS
 from tests.ports import free_ports
+from tests.processes import Service, counter, start, stop, wait_until
 from tests.reliability.hostile_http import (
     HostileRequest,
     Series,
@@ -36,7 +37,6 @@ from tests.reliability.hostile_http import (
     series,
     storm,
 )
-from tests.reliability.processes import Service, counter, start, stop, wait_until
 from tests.reliability.soak import amount
 
 REPO = Path(__file__).resolve().parents[2]
