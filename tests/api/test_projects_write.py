@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.factories import project_payload
+from tests.processes import counter
 
 
 async def _create(client: httpx.AsyncClient, auth: dict[str, str], slug: str) -> httpx.Response:
@@ -189,3 +190,19 @@ async def test_delete_unknown_project_is_404(
     """DELETE of a slug that does not exist is 404."""
     response = await client.delete("/api/projects/ghost", headers=auth)
     assert response.status_code == 404
+
+
+async def test_conflicts_are_constraint_violations_not_database_errors(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A 409 on create and on rename counts in db_constraint_violations_total, never as an error."""
+    await _create(client, auth, "first")
+    await _create(client, auth, "second")
+    duplicate = await client.post("/api/projects", json=project_payload("first"), headers=auth)
+    rename = await client.patch("/api/projects/second", json={"slug": "first"}, headers=auth)
+    assert (duplicate.status_code, rename.status_code) == (409, 409)
+    metrics = (await client.get("/api/metrics")).text
+    assert counter(metrics, "db_constraint_violations_total", operation="insert") == 1
+    assert counter(metrics, "db_constraint_violations_total", operation="update") == 1
+    assert "db_query_errors_total{" not in metrics
+    assert counter(metrics, "app_errors_total", type="conflict") == 2

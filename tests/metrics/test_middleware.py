@@ -275,3 +275,72 @@ async def test_an_excluded_path_that_raises_runs_once(registry: MetricsRegistry)
         await middleware(scope, None, None)  # type: ignore[arg-type]
     assert calls == 1
     assert not registry.hook_errors.children
+
+
+CLIENT_PAUSE = 0.2
+
+
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("test", 80),
+    }
+
+
+async def test_a_slow_upload_is_not_server_time(registry: MetricsRegistry) -> None:
+    """Waiting for a body that trickles in is left out of http_request_duration_seconds."""
+    chunks = [b'{"name":', b' "slow', b'ly"}']
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not chunks:
+            await asyncio.sleep(10)  # a disconnect that never comes
+        await asyncio.sleep(CLIENT_PAUSE)
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"application/json")]
+    started = time.perf_counter()
+    await build_app(registry)(_scope("POST", "/items", headers), receive, send)
+    assert time.perf_counter() - started >= 3 * CLIENT_PAUSE
+    assert sent[0]["status"] == 201
+    duration = observations(registry, "http_request_duration_seconds", "POST", "/items")
+    assert duration.count == 1
+    assert duration.sum < CLIENT_PAUSE / 2
+
+
+async def test_a_slow_reader_is_not_server_time(registry: MetricsRegistry) -> None:
+    """Time spent blocked sending a streamed chunk to a slow reader is left out too."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("more_body"):
+            await asyncio.sleep(CLIENT_PAUSE)  # the socket buffer is full until the reader reads
+        sent.append(message)
+
+    started = time.perf_counter()
+    await build_app(registry)(_scope("GET", "/stream", []), receive, send)
+    elapsed = time.perf_counter() - started
+    chunks = sum(1 for m in sent if m["type"] == "http.response.body" and m.get("more_body"))
+    assert chunks >= 3
+    assert elapsed >= chunks * CLIENT_PAUSE
+    duration = observations(registry, "http_request_duration_seconds", "GET", "/stream")
+    # The app's own pauses between chunks are server time; the reader's are not.
+    assert 3 * STREAM_PAUSE <= duration.sum < 3 * STREAM_PAUSE + CLIENT_PAUSE

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -37,8 +38,16 @@ class DatabaseMetrics:
         )
         self.errors = registry.counter(
             "db_query_errors_total",
-            "Database statements that failed, by SQL verb and exception class.",
+            "Database statements that failed, by SQL verb and exception class; "
+            "constraint violations are counted apart.",
             ("operation", "type"),
+        )
+        # The database enforcing a unique key or a foreign key is working as designed, and
+        # the app usually answers it with a 4xx (a duplicate slug is a 409): not an error.
+        self.constraint_violations = registry.counter(
+            "db_constraint_violations_total",
+            "Database statements refused by a constraint (IntegrityError), by SQL verb.",
+            ("operation",),
         )
         self.per_request = registry.histogram(
             "db_queries_per_request",
@@ -118,7 +127,10 @@ class DatabaseMetrics:
             operation = self.operation(exception_context.statement or "")
             error = exception_context.original_exception
             self.queries.labels(operation).inc()
-            self.errors.labels(operation, type(error).__name__).inc()
+            if isinstance(exception_context.sqlalchemy_exception, IntegrityError):
+                self.constraint_violations.labels(operation).inc()
+            else:
+                self.errors.labels(operation, type(error).__name__).inc()
             self._count_in_request()
         except Exception:
             self.registry.record_hook_error("db_handle_error")

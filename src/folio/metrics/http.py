@@ -60,7 +60,7 @@ class HttpMetrics:
         )
         self.duration = registry.histogram(
             "http_request_duration_seconds",
-            "Time from the request's arrival to the end of its response body.",
+            "Server time per request: arrival to end of response, less waits for the client.",
             route_labels,
             buckets=DURATION_BUCKETS,
             max_series=max_series,

@@ -40,7 +40,9 @@ class _Exchange:
     """
 
     __slots__ = (
+        "body_received",
         "client_gone",
+        "client_wait",
         "complete",
         "ended_at",
         "peers",
@@ -65,12 +67,22 @@ class _Exchange:
         self.complete = False
         self.client_gone = False
         self.ended_at = 0.0
+        self.body_received = False
+        self.client_wait = 0.0
 
     async def receive(self) -> Message:
-        message = await self.server_receive()
+        if self.body_received:
+            # Later calls wait for a disconnect, often beside the app's own work: not a wait.
+            message = await self.server_receive()
+        else:
+            waiting_since = time.perf_counter()
+            message = await self.server_receive()
+            self.client_wait += time.perf_counter() - waiting_since
         kind = message["type"]
         if kind == "http.request":
             self.request_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.body_received = True
         elif kind == "http.disconnect" and not self.complete:
             self.client_gone = True
         return message
@@ -84,8 +96,17 @@ class _Exchange:
                 self.ended_at = time.perf_counter()
                 if self.peers is not None and not self.peers.is_open(self.scope.get("client")):
                     self.client_gone = True
+            else:
+                # A part of a streamed body waits while a slow reader's socket buffer is full.
+                waiting_since = time.perf_counter()
+                await self._send(message)
+                self.client_wait += time.perf_counter() - waiting_since
+                return
         elif kind == "http.response.start":
             self.status = message["status"]
+        await self._send(message)
+
+    async def _send(self, message: Message) -> None:
         try:
             await self.server_send(message)
         except OSError:
@@ -178,7 +199,8 @@ class MetricsMiddleware:
         ended_at = exchange.ended_at or time.perf_counter()
         exemplar = trace_exemplar(scope) if self.exemplars else None
         self.metrics.count_request(children, method, endpoint, status).inc(exemplar=exemplar)
-        children.duration.observe(ended_at - started_at, exemplar)
+        # The server's own time: waiting for a slow client is not the server being slow.
+        children.duration.observe(ended_at - started_at - exchange.client_wait, exemplar)
         children.request_size.observe(exchange.request_bytes)
         children.response_size.observe(exchange.response_bytes)
         # A client that left is not the app's error, whatever the handler raised as it noticed.

@@ -46,13 +46,14 @@ class MetricsRegistry:
         self.collect_hooks: list[tuple[str, CollectHook]] = []
         # prometheus_client's process, GC and platform collectors, rendered by it.
         self.bridged = CollectorRegistry(auto_describe=False)
-        self.series_overflow = self.counter(
+        # Its own overflow must not recurse, hence no on_overflow.
+        self.series_overflow = CounterFamily(
             "folio_metrics_series_overflow_total",
             "Observations sent to the overflow series because a metric hit its series cap.",
             ["metric"],
             max_series=10_000,
         )
-        self.series_overflow.on_overflow = None  # its own overflow must not recurse
+        self._register(self.series_overflow)
         self.hook_errors = self.counter(
             "folio_metrics_errors_total",
             "Failures inside folio's instrumentation; the request or scrape went on without it.",
@@ -155,6 +156,9 @@ class MetricsRegistry:
             if allocate is not None:
                 family.allocate = allocate
         self.families[family.name] = family
+        if family.label_names and family is not self.series_overflow:
+            # Served at 0 from the start, so that increase() sees the first overflow too.
+            self.series_overflow.labels(family.sample_name)
         return family
 
     def _count_overflow(self, metric: str) -> None:

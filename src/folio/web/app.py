@@ -1,4 +1,7 @@
-"""Build the folio-web application: pages, static assets, browser beacons and metrics."""
+"""Build the folio-web application: pages, static assets, browser beacons and metrics.
+
+Also the operator pages, /status and /runbook, unless FOLIO_STATUS_PAGE switches them off.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ from starlette.requests import ClientDisconnect
 
 from folio import __version__
 from folio.draining import Drain
-from folio.web import pages, rum, security, status
+from folio.web import pages, rum, runbook, security, status
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
 from folio.web.observability import WebObservability
 from folio.web.prometheus import PrometheusClient
 from folio.web.settings import WebSettings
+from folio.web.status_access import StatusAccess
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -81,8 +85,10 @@ def create_app(
     )
     app.include_router(pages.build_router(renderer, api))
     app.include_router(rum.build_router(settings, observability))
-    if settings.status_page:  # switched off: no routes, so /status is a plain 404
-        app.include_router(status.build_router(settings, templates, prometheus))
+    if settings.status_page:  # switched off: no routes, so /status and /runbook are plain 404s
+        access = StatusAccess(settings)
+        app.include_router(status.build_router(access, templates, prometheus))
+        app.include_router(runbook.build_router(access, templates, runbook.read_runbook()))
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
     observability.install_on(app)

@@ -1,9 +1,10 @@
-"""folio-web's calls to Prometheus's HTTP API, for the /status page's charts."""
+"""folio-web's calls to Prometheus's HTTP API, for the /status page's charts and alerts."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,8 +31,18 @@ class Series:
     values: list[float | None]
 
 
+@dataclass
+class Alert:
+    """One alert that is pending or firing, as Prometheus's /api/v1/alerts describes it."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str
+    active_at: datetime
+
+
 class PrometheusClient:
-    """Runs range queries against one Prometheus; one httpx client for the app's lifetime."""
+    """Asks one Prometheus for ranges and alerts; one httpx client for the app's lifetime."""
 
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None):
         self._client = httpx.AsyncClient(
@@ -50,8 +61,17 @@ class PrometheusClient:
             "step": str(step),
             "timeout": QUERY_TIMEOUT,
         }
+        data = await self._get("/api/v1/query_range", params, "the query")
+        return _matrix(data, start, end, step)
+
+    async def alerts(self) -> list[Alert]:
+        """The alerts that are pending or firing now, in Prometheus's order."""
+        return _alerts(await self._get("/api/v1/alerts", {}, "the request for alerts"))
+
+    async def _get(self, path: str, params: dict[str, str], what: str) -> Any:
+        """The ``data`` of an API answer, or PrometheusError saying why there is none."""
         try:
-            response = await self._client.get("/api/v1/query_range", params=params)
+            response = await self._client.get(path, params=params)
         except httpx.TimeoutException as error:
             raise PrometheusError(
                 503, f"Prometheus did not answer within {TIMEOUT_SECONDS:g} s"
@@ -69,8 +89,8 @@ class PrometheusClient:
         body = _json(response)
         if response.status_code != 200 or body.get("status") != "success":
             reason = body.get("error") or f"HTTP {response.status_code}"
-            raise PrometheusError(502, f"Prometheus refused the query: {reason}")
-        return _matrix(body.get("data"), start, end, step)
+            raise PrometheusError(502, f"Prometheus refused {what}: {reason}")
+        return body.get("data")
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -107,3 +127,31 @@ def _matrix(data: Any, start: int, end: int, step: int) -> list[Series]:
     except (KeyError, TypeError, ValueError) as error:
         raise PrometheusError(502, "Prometheus sent a malformed matrix") from error
     return series
+
+
+def _alerts(data: Any) -> list[Alert]:
+    """Only pending and firing alerts: the API lists no others, and nothing else is shown."""
+    if not isinstance(data, dict) or not isinstance(data.get("alerts"), list):
+        raise PrometheusError(502, "Prometheus sent an unexpected answer (no list of alerts)")
+    alerts = []
+    try:
+        for item in data["alerts"]:
+            if item["state"] not in ("pending", "firing"):
+                continue
+            alerts.append(
+                Alert(
+                    labels={str(k): str(v) for k, v in item["labels"].items()},
+                    annotations={str(k): str(v) for k, v in item.get("annotations", {}).items()},
+                    state=item["state"],
+                    active_at=_timestamp(item["activeAt"]),
+                )
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise PrometheusError(502, "Prometheus sent a malformed list of alerts") from error
+    return alerts
+
+
+def _timestamp(text: str) -> datetime:
+    # RFC 3339 with nanoseconds; fromisoformat keeps microseconds, all a page needs.
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -3,14 +3,15 @@
 The page is for operators: it is not a page view, loads no RUM script, and can be put
 behind FOLIO_STATUS_TOKEN or switched off with FOLIO_STATUS_PAGE=false (create_app then
 does not register these routes). The browser names a chart; the PromQL is the server's
-own (status_queries.py), run against FOLIO_PROMETHEUS_URL.
+own (status_queries.py), run against FOLIO_PROMETHEUS_URL. The alerts panel is drawn on
+the server from one fixed request, Prometheus's /api/v1/alerts, each time the page loads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from folio.web.prometheus import PrometheusClient, PrometheusError, Series
-from folio.web.settings import WebSettings
+from folio.web.status_access import NO_STORE, UNAUTHORIZED, StatusAccess
+from folio.web.status_alerts import NO_ALERTS, shown_alerts
 from folio.web.status_queries import CHARTS, DEFAULT_RANGE, RANGES, Chart, TimeRange
 
 MAX_SERIES = 20  # per chart: more would be unreadable, and no fixed query yields that many
@@ -27,29 +29,13 @@ NOT_CONFIGURED = (
     "its address (for example http://127.0.0.1:9090) and restart folio-web; `folio run` "
     "does this itself when it starts Prometheus."
 )
-UNAUTHORIZED = (
-    "The status page needs the token set in FOLIO_STATUS_TOKEN: open /status?token=<token>, "
-    "or send the header 'Authorization: Bearer <token>'."
-)
-# The page and its data are live and may carry a token in the URL: never cache them, and
-# never send that URL to another site as a Referer.
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def build_router(
-    settings: WebSettings, templates: Jinja2Templates, prometheus: PrometheusClient | None
+    access: StatusAccess, templates: Jinja2Templates, prometheus: PrometheusClient | None
 ) -> APIRouter:
+    """The routes of /status and /status/data/{chart}, behind ``access``."""
     router = APIRouter(include_in_schema=False)
-    token = settings.status_token.get_secret_value() if settings.status_token else None
-
-    def authorized(request: Request, *, allow_query: bool) -> bool:
-        if token is None:
-            return True
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and _same(credentials.strip(), token):
-            return True
-        # A person opening the page in a browser cannot set a header: ?token= on the page.
-        return allow_query and _same(request.query_params.get("token", ""), token)
 
     @router.get("/status", response_class=HTMLResponse)
     async def status_page(request: Request) -> HTMLResponse:
@@ -62,9 +48,12 @@ def build_router(
             "unauthorized": None,
         }
         status = 200
-        if not authorized(request, allow_query=True):
+        if not access.allows(request, allow_query=True):
             context["unauthorized"] = UNAUTHORIZED
             status = 401
+        elif prometheus is not None:
+            context.update(await _alerts_context(prometheus))
+            context["runbook_token"] = access.query_token(request)
         response = templates.TemplateResponse(
             request, "status.html", context, status_code=status, headers=NO_STORE
         )
@@ -74,7 +63,7 @@ def build_router(
 
     @router.get("/status/data/{chart}")
     async def chart_data(request: Request, chart: str) -> Response:
-        if not authorized(request, allow_query=False):
+        if not access.allows(request, allow_query=False):
             return _error(401, "unauthorized", UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
         found = CHARTS.get(chart)
         if found is None:
@@ -94,8 +83,21 @@ def build_router(
     return router
 
 
-def _same(given: str, token: str) -> bool:
-    return hmac.compare_digest(given.encode(), token.encode())
+async def _alerts_context(prometheus: PrometheusClient) -> dict[str, Any]:
+    """The panel's rows, or why there are none to show: Prometheus down is not a failed page."""
+    checked = datetime.now(UTC)
+    context: dict[str, Any] = {
+        "alerts": [],
+        "alerts_error": None,
+        "no_alerts": NO_ALERTS,
+        "alerts_checked": checked.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "alerts_checked_text": checked.strftime("%H:%M:%S UTC"),
+    }
+    try:
+        context["alerts"] = shown_alerts(await prometheus.alerts(), checked)
+    except PrometheusError as error:
+        context["alerts_error"] = f"Alerts are unavailable. {error.message}"
+    return context
 
 
 def _range_name(request: Request) -> tuple[str, str | None]:
