@@ -82,15 +82,19 @@ def _build_parser() -> argparse.ArgumentParser:
     for service in (api, web):
         _add_worker_arguments(service)
     run = commands.add_parser(
-        "run", help="seed demo data, then run folio-api, folio-web and Prometheus (if installed)"
+        "run",
+        help="seed demo data, then run folio-api, folio-web, and Prometheus and Alertmanager "
+        "(if installed)",
     )
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=3001)
     run.add_argument("--web-port", type=int, default=3000)
     run.add_argument("--prometheus-port", type=int, default=9090)
+    run.add_argument("--alertmanager-port", type=int, default=9093)
     run.add_argument("--data-dir", type=Path, default=Path("var"), help="Prometheus data goes here")
     run.add_argument("--scrape-interval", help="override Prometheus's 15s (e.g. 1s for tests)")
     run.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    run.add_argument("--no-alertmanager", action="store_true", help="do not start Alertmanager")
     run.add_argument(
         "--workers", type=_positive_int, default=1, help="worker processes per service (default 1)"
     )
@@ -150,9 +154,11 @@ def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
         api_port=arguments.api_port,
         web_port=arguments.web_port,
         prometheus_port=arguments.prometheus_port,
+        alertmanager_port=arguments.alertmanager_port,
         data_dir=arguments.data_dir,
         scrape_interval=arguments.scrape_interval,
         with_prometheus=not arguments.no_prometheus,
+        with_alertmanager=not arguments.no_alertmanager,
         workers=arguments.workers,
     )
     return run_stack(options)

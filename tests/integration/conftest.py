@@ -32,6 +32,7 @@ class Stack:
     web: str
     prometheus: str
     sent: Result
+    alertmanager: str = ""
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         response = httpx.get(
@@ -68,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pytest.fail(f"CI=true and {reason}", pytrace=False)
         pytest.skip(reason)
     directory = tmp_path_factory.mktemp("stack")
-    api_port, web_port, prometheus_port = free_ports(3)
+    api_port, web_port, prometheus_port, alertmanager_port = free_ports(4)
     env = {
         **os.environ,
         "FOLIO_DATABASE_URL": f"sqlite:///{directory}/folio.db",
@@ -85,6 +86,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         str(web_port),
         "--prometheus-port",
         str(prometheus_port),
+        "--alertmanager-port",
+        str(alertmanager_port),
         "--data-dir",
         str(directory),
         "--scrape-interval",
@@ -113,7 +116,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
         )
         running = Stack(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{web_port}", prometheus, sent
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{web_port}",
+            prometheus,
+            sent,
+            f"http://127.0.0.1:{alertmanager_port}",
         )
         time.sleep(3)  # a few scrapes and rule evaluations after the last request
         yield running

@@ -11,6 +11,8 @@ import httpx
 import pytest
 import yaml
 
+from folio.stack.alertmanager import alertmanager_binary
+from tests.ci import unavailable
 from tests.integration.conftest import Stack
 from tests.test_docs_metrics import DOC, FAMILY_HEADER, NAME, PARTS, SHARED, _rows
 
@@ -124,3 +126,22 @@ def test_every_cookbook_query_returns_data(stack: Stack) -> None:
     assert len(queries) >= 15
     empty = [query for query in queries if not stack.query(query)]
     assert empty == []
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_folio_run_started(stack: Stack) -> None:
+    """With Alertmanager installed, `folio run` starts it and Prometheus lists it as active."""
+    if alertmanager_binary() is None:
+        unavailable(
+            "no alertmanager on PATH: install Debian's prometheus-alertmanager (.ci/run does)"
+        )
+    status = httpx.get(f"{stack.alertmanager}/api/v2/status", timeout=5)
+    assert status.status_code == 200
+    receivers = {
+        receiver["name"]
+        for receiver in yaml.safe_load(status.json()["config"]["original"])["receivers"]
+    }
+    assert {"folio-page", "folio-ticket"} <= receivers
+    listed = httpx.get(f"{stack.prometheus}/api/v1/alertmanagers", timeout=5).json()["data"]
+    assert [entry["url"] for entry in listed["activeAlertmanagers"]] == [
+        f"{stack.alertmanager}/api/v2/alerts"
+    ]

@@ -58,6 +58,7 @@ def test_counters_are_exact_under_concurrent_load(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "folio", "run", "--workers", "2", "--scrape-interval", "1s"]
     command += ["--api-port", str(api_port), "--web-port", str(web_port)]
     command += ["--prometheus-port", str(prometheus_port), "--data-dir", str(tmp_path)]
+    command += ["--no-alertmanager"]
     environment = {**os.environ, "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db"}
     log = tmp_path / "run.log"
     with log.open("wb") as out:

@@ -31,6 +31,7 @@ def deploy_dir() -> Path:
 
 
 def prometheus_binary() -> str | None:
+    """The `prometheus` on PATH, if any."""
     return shutil.which("prometheus")
 
 
@@ -40,9 +41,13 @@ def write_config(
     *,
     token: str | None = None,
     interval: str | None = None,
+    alertmanager: str | None = None,
     source: Path | None = None,
 ) -> Path:
-    """Copy the repo's config to ``destination`` with these targets, interval and token."""
+    """Copy the repo's config to ``destination`` with these targets, interval and token.
+
+    Alerts go to the Alertmanager at ``alertmanager`` (host:port), or nowhere without one.
+    """
     source = source or deploy_dir() / "prometheus" / CONFIG_NAME
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     if interval:
@@ -55,6 +60,10 @@ def write_config(
         "folio-web": targets.web,
         "prometheus": targets.prometheus,
     }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    else:
+        config.pop("alerting", None)
     destination.mkdir(parents=True, exist_ok=True)
     for job in config["scrape_configs"]:
         if job["job_name"] in addresses:

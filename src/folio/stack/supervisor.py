@@ -1,4 +1,4 @@
-"""`folio run`: folio-api, folio-web and (when installed) Prometheus, stopped by one Ctrl-C."""
+"""`folio run`: folio-api, folio-web and, when installed, Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from types import FrameType
 
 import httpx
 
+from folio.stack import alertmanager
 from folio.stack.prometheus import Targets, prometheus_binary, write_config
 from folio.web.settings import WebSettings
 
@@ -26,9 +27,11 @@ class StackOptions:
     api_port: int = 3001
     web_port: int = 3000
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
     data_dir: Path = Path("var")
     scrape_interval: str | None = None
     with_prometheus: bool = True
+    with_alertmanager: bool = True
     workers: int = 1
 
 
@@ -135,10 +138,39 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
             file=sys.stderr,
         )
         return
-    _start_prometheus(stack, options, binary)
+    alerts_to = _start_alertmanager(stack, options, web) if options.with_alertmanager else None
+    _start_prometheus(stack, options, binary, alerts_to)
 
 
-def _start_prometheus(stack: Stack, options: StackOptions, binary: str) -> None:
+def _start_alertmanager(stack: Stack, options: StackOptions, web: str) -> str | None:
+    """Start Alertmanager if it is installed; its host:port, for Prometheus to send alerts to."""
+    binary = alertmanager.alertmanager_binary()
+    if binary is None:
+        print(
+            "folio run: no `alertmanager` on PATH, so alerts are evaluated but sent nowhere. "
+            "Install it (Debian/Ubuntu: apt-get install prometheus-alertmanager; or a release "
+            "from https://prometheus.io/download/) and run `make run` again.",
+            file=sys.stderr,
+        )
+        return None
+    directory = options.data_dir.resolve() / "alertmanager"
+    config = alertmanager.write_config(directory / "config", site_url=web)
+    address = f"{options.host}:{options.alertmanager_port}"
+    log = (directory / "alertmanager.log").open("ab")
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={directory / 'data'}",
+        f"--web.listen-address={address}",
+        "--cluster.listen-address=",  # one instance: no gossip port to collide with
+    ]
+    stack.start("alertmanager", command, f"http://{address}", "/-/ready", stdout=log, stderr=log)
+    return address
+
+
+def _start_prometheus(
+    stack: Stack, options: StackOptions, binary: str, alertmanager_address: str | None
+) -> None:
     directory = options.data_dir.resolve() / "prometheus"
     address = f"{options.host}:{options.prometheus_port}"
     targets = Targets(
@@ -149,6 +181,7 @@ def _start_prometheus(stack: Stack, options: StackOptions, binary: str) -> None:
         targets,
         token=os.environ.get("FOLIO_METRICS_TOKEN") or None,
         interval=options.scrape_interval,
+        alertmanager=alertmanager_address,
     )
     log = (directory / "prometheus.log").open("ab")
     command = [
@@ -180,10 +213,12 @@ def _wait_until_ready(service: Service) -> None:
 def _print_urls(stack: Stack, options: StackOptions) -> None:
     lines = ["", "folio is running:"]
     for service in stack.services:
-        lines.append(f"  {service.name:<11} {service.url}")
+        lines.append(f"  {service.name:<12} {service.url}")
     if any(s.name == "prometheus" for s in stack.services):
-        lines.append(f"  targets     http://{options.host}:{options.prometheus_port}/targets")
+        prometheus = f"http://{options.host}:{options.prometheus_port}"
+        lines.append(f"  targets      {prometheus}/targets")
+        lines.append(f"  alerts       {prometheus}/alerts")
         if WebSettings().status_page:  # the same environment folio-web read
-            lines.append(f"  status page http://{options.host}:{options.web_port}/status")
+            lines.append(f"  status page  http://{options.host}:{options.web_port}/status")
     lines += ["Press Ctrl-C to stop everything.", ""]
     print("\n".join(lines), file=sys.stderr)
