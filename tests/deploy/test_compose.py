@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ from tests.metrics.promtool import promtool
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 SERVICES = {"folio-api": ("api", ApiSettings), "folio-web": ("web", WebSettings)}
+ALERTMANAGER_PORT = 9093
+ALERTMANAGER_DIR = "/etc/alertmanager"
 
 
 def _compose() -> dict[str, Any]:
@@ -32,9 +35,16 @@ def _services() -> dict[str, dict[str, Any]]:
 
 
 def test_the_stack_has_every_service_with_a_healthcheck() -> None:
-    """postgres, both folio services, Prometheus and Grafana, each with a healthcheck."""
+    """postgres, both folio services, Prometheus, Alertmanager, Grafana, each with a healthcheck."""
     services = _services()
-    assert set(services) == {"postgres", "folio-api", "folio-web", "prometheus", "grafana"}
+    assert set(services) == {
+        "postgres",
+        "folio-api",
+        "folio-web",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
     for name, service in services.items():
         assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
 
@@ -50,6 +60,8 @@ def test_services_start_only_after_what_they_need_is_healthy() -> None:
     assert needs["folio-web"] == {"folio-api": "service_healthy"}
     assert set(needs["prometheus"]) == {"folio-api", "folio-web"}
     assert needs["grafana"] == {"prometheus": "service_healthy"}
+    # Prometheus re-sends what it could not deliver, so it need not wait for Alertmanager.
+    assert needs["alertmanager"] == {}
     assert all(c == "service_healthy" for deps in needs.values() for c in deps.values())
 
 
@@ -107,6 +119,44 @@ def test_grafana_mounts_where_the_provisioning_looks() -> None:
     targets = {m.split(":")[1] for m in _services()["grafana"]["volumes"]}
     assert provider["providers"][0]["options"]["path"] in targets
     assert "/etc/grafana/provisioning/datasources" in targets
+
+
+def _flags(service: dict[str, Any]) -> dict[str, str]:
+    """`--name=value` arguments of a service's command, by name."""
+    pairs = (arg.removeprefix("--").split("=", 1) for arg in service["command"])
+    return {name: value for name, value in pairs}
+
+
+def test_alertmanager_runs_the_repo_config() -> None:
+    """A pinned prom/alertmanager reads deploy/alertmanager/ mounted read-only, on :9093."""
+    service = _services()["alertmanager"]
+    assert re.fullmatch(r"prom/alertmanager:v\d+\.\d+\.\d+", service["image"]), service["image"]
+    assert f"./alertmanager:{ALERTMANAGER_DIR}:ro" in service["volumes"]
+    flags = _flags(service)
+    config = PurePosixPath(flags["config.file"])
+    assert config.parent == PurePosixPath(ALERTMANAGER_DIR)
+    assert (DEPLOY / "alertmanager" / config.name).is_file()
+    # Silences and the notification log survive a restart; one instance, no gossip mesh.
+    storage = flags["storage.path"]
+    assert any(m.startswith(f"alertmanager-data:{storage}") for m in service["volumes"])
+    assert flags["cluster.listen-address"] == ""
+    assert service["ports"] == [f"{ALERTMANAGER_PORT}:{ALERTMANAGER_PORT}"]
+    assert f"127.0.0.1:{ALERTMANAGER_PORT}/-/ready" in " ".join(service["healthcheck"]["test"])
+
+
+def _alertmanagers(path: Path) -> list[dict[str, Any]]:
+    alertmanagers: list[dict[str, Any]] = yaml.safe_load(path.read_text())["alerting"][
+        "alertmanagers"
+    ]
+    return alertmanagers
+
+
+def test_prometheus_sends_alerts_to_alertmanager() -> None:
+    """compose.yml targets the alertmanager service; prometheus.yml the same port locally."""
+    compose = _alertmanagers(DEPLOY / "prometheus/compose.yml")
+    assert compose == [{"static_configs": [{"targets": [f"alertmanager:{ALERTMANAGER_PORT}"]}]}]
+    main = _alertmanagers(DEPLOY / "prometheus/prometheus.yml")
+    assert main == [{"static_configs": [{"targets": [f"127.0.0.1:{ALERTMANAGER_PORT}"]}]}]
 
 
 def _jobs(path: Path) -> dict[str, dict[str, Any]]:

@@ -4,13 +4,13 @@ Every .tf file is parsed with python-hcl2, and what it says is compared with the
 with a second copy of the numbers: ports with the CLI's defaults, health-check and metrics
 paths with the apps' routes, FOLIO_* names with the settings classes. The `terraform fmt`
 check needs terraform on PATH: without it, it skips, or fails under CI=true.
+`terraform validate` and `terraform test` are in test_terraform_cli.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +22,7 @@ from typing import Any
 import hcl2
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from hcl2.utils import SerializationOptions
 from pydantic import SecretStr
@@ -35,13 +36,13 @@ from folio.cli import _build_parser
 from folio.web import observability as web_observability
 from folio.web.app import create_app as create_web_app
 from folio.web.settings import WebSettings
+from tests.ci import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
 MODULE = TERRAFORM / "modules" / "folio-ecs"
 EXAMPLE = TERRAFORM / "examples" / "basic"
 TEMPLATE = MODULE / "templates" / "prometheus.yml.tftpl"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 SERVICES = ("api", "web")
 JOBS = {"api": "folio-api", "web": "folio-web"}
@@ -312,14 +313,24 @@ def test_every_folio_name_in_the_terraform_is_a_setting() -> None:
     assert not unknown, f"not settings of folio-api or folio-web: {unknown}"
 
 
+def test_alertmanager_matches_compose() -> None:
+    """The module runs the compose stack's Alertmanager release, on the same port."""
+    services = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]
+    compose_image = services["alertmanager"]["image"]
+    module_image = _default("alertmanager_image")
+    assert module_image.rsplit("/", 1)[1] == compose_image.rsplit("/", 1)[1], (
+        f"the module runs {module_image}, the compose stack {compose_image}"
+    )
+    port = _locals()["alertmanager_port"]
+    assert services["alertmanager"]["ports"] == [f"{port}:{port}"]
+    assert "port: ${alertmanager_port}" in TEMPLATE.read_text(encoding="utf-8")
+
+
 def test_terraform_fmt() -> None:
     """`terraform fmt -check -recursive deploy/terraform` finds nothing to reformat."""
     terraform = shutil.which("terraform")
     if terraform is None:
-        reason = "terraform is not on PATH (https://developer.hashicorp.com/terraform/install)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("terraform is not on PATH (https://developer.hashicorp.com/terraform/install)")
     command = [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)]
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False

@@ -43,6 +43,21 @@ module "folio" {
 
   prometheus_ui_cidr_blocks = var.prometheus_ui_cidr_blocks
   remote_write_url          = var.remote_write_url
+
+  # The repository's Alertmanager config and templates; its webhook URLs are placeholders
+  # to replace, and secrets go in alertmanager_secret_files (written to
+  # /etc/alertmanager/secrets/<name>). The same networks as Prometheus may open its UI.
+  alertmanager_config = file("${local.alertmanager_dir}/alertmanager.yml")
+  alertmanager_templates = {
+    for name in fileset("${local.alertmanager_dir}/templates", "*.tmpl") :
+    name => file("${local.alertmanager_dir}/templates/${name}")
+  }
+  alertmanager_secret_files   = var.alertmanager_secret_files
+  alertmanager_ui_cidr_blocks = var.prometheus_ui_cidr_blocks
+}
+
+locals {
+  alertmanager_dir = "${path.module}/../../../alertmanager"
 }
 
 # folio-api's tasks may reach the database (its security group is outside the module).

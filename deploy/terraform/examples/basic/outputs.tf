@@ -18,6 +18,11 @@ output "prometheus_url" {
   value       = module.folio.prometheus_url
 }
 
+output "alertmanager_url" {
+  description = "Alertmanager inside the VPC (from prometheus_ui_cidr_blocks): amtool --alertmanager.url=..."
+  value       = module.folio.alertmanager_url
+}
+
 output "service_names" {
   description = "ECS service names."
   value       = module.folio.service_names

@@ -73,6 +73,12 @@ variable "prometheus_ui_cidr_blocks" {
   default     = []
 }
 
+variable "alertmanager_secret_files" {
+  description = "Secrets alertmanager.yml reads from /etc/alertmanager/secrets/<name>: name => SSM parameter or Secrets Manager ARN."
+  type        = map(string)
+  default     = {}
+}
+
 variable "remote_write_url" {
   description = "Optional remote-write endpoint (Thanos Receive, Mimir, VictoriaMetrics cluster)."
   type        = string

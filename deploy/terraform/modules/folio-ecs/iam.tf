@@ -4,13 +4,16 @@
 locals {
   # Every secret a container definition names; the execution role may read these and
   # nothing else.
-  secret_arns = compact([
-    var.database_url_secret_arn,
-    var.api_token_secret_arn,
-    var.metrics_token_secret_arn,
-    var.status_token_secret_arn,
-    var.remote_write_bearer_token_secret_arn,
-  ])
+  secret_arns = compact(concat(
+    [
+      var.database_url_secret_arn,
+      var.api_token_secret_arn,
+      var.metrics_token_secret_arn,
+      var.status_token_secret_arn,
+      var.remote_write_bearer_token_secret_arn,
+    ],
+    var.alertmanager_enabled ? values(var.alertmanager_secret_files) : [],
+  ))
 
   ssm_parameter_arns = distinct([
     for arn in local.secret_arns : arn if split(":", arn)[2] == "ssm"

@@ -1,12 +1,15 @@
 # folio on ECS Fargate: folio-api and folio-web behind ALBs, plus a Prometheus that finds
-# their tasks with aws_sd_configs (role ecs). The files split the module by concern:
+# their tasks with aws_sd_configs (role ecs) and an Alertmanager it sends its alerts to.
+# The files split the module by concern:
 #
 #   main.tf        what the services are: ports, paths, container definitions (this file)
 #   network.tf     security groups, the public ALB (folio-web) and the internal ALB
-#                  (folio-api on :3001 for folio-web, Prometheus on :9090)
+#                  (folio-api on :3001 for folio-web, Prometheus on :9090,
+#                  Alertmanager on :9093)
 #   ecs.tf         cluster, task definitions and services of folio-api and folio-web
 #   iam.tf         execution role (reads exactly the secrets given), task roles
 #   prometheus.tf  Prometheus task and service, its rendered config and discovery rights
+#   alertmanager.tf  Alertmanager task and service (alertmanager_enabled), its network
 #   logs.tf        one CloudWatch log group per service
 #
 # tests/deploy/test_terraform.py parses these files and checks the literals below against
@@ -45,9 +48,10 @@ locals {
   stop_timeout = var.drain_seconds + var.shutdown_grace_seconds + var.stop_timeout_margin_seconds
 
   service_names = {
-    api        = "${var.name}-api"
-    web        = "${var.name}-web"
-    prometheus = "${var.name}-prometheus"
+    api          = "${var.name}-api"
+    web          = "${var.name}-web"
+    prometheus   = "${var.name}-prometheus"
+    alertmanager = "${var.name}-alertmanager"
   }
 
   # folio-web reaches folio-api through the internal ALB (a listener on the API's port), so

@@ -4,6 +4,8 @@
 #   folio-web tasks --3001--> internal ALB --3001--> folio-api tasks
 #   folio-web tasks, prometheus_ui_cidr_blocks --9090--> internal ALB --9090--> Prometheus
 #   Prometheus --3001/3000 (/api/metrics, per task IP)--> folio-api and folio-web tasks
+#   Prometheus --9093 (alerts, per task IP)--> Alertmanager (rules in alertmanager.tf)
+#   alertmanager_ui_cidr_blocks --9093--> internal ALB --9093--> Alertmanager
 #
 # folio-api is never on the public ALB: a path rule for /api/* there would also catch
 # folio-web's own /api/metrics, /api/rum and /api/health/ready.

@@ -23,6 +23,11 @@ output "prometheus_url" {
   value       = local.prometheus_internal_url
 }
 
+output "alertmanager_url" {
+  description = "Alertmanager's UI and API inside the VPC (from alertmanager_ui_cidr_blocks; amtool --alertmanager.url). null with alertmanager_enabled = false."
+  value       = var.alertmanager_enabled ? local.alertmanager_internal_url : null
+}
+
 output "cluster_name" {
   description = "Name of the ECS cluster."
   value       = aws_ecs_cluster.this.name
@@ -34,25 +39,27 @@ output "cluster_arn" {
 }
 
 output "service_names" {
-  description = "ECS service names: api, web, prometheus."
+  description = "ECS service names: api, web, prometheus, alertmanager (null when not enabled)."
   value = {
-    api        = aws_ecs_service.app["api"].name
-    web        = aws_ecs_service.app["web"].name
-    prometheus = aws_ecs_service.prometheus.name
+    api          = aws_ecs_service.app["api"].name
+    web          = aws_ecs_service.app["web"].name
+    prometheus   = aws_ecs_service.prometheus.name
+    alertmanager = one(aws_ecs_service.alertmanager[*].name)
   }
 }
 
 output "log_groups" {
-  description = "CloudWatch log group of each service: api, web, prometheus."
+  description = "CloudWatch log group of each service: api, web, prometheus, alertmanager (when enabled)."
   value       = { for key, group in aws_cloudwatch_log_group.this : key => group.name }
 }
 
 output "security_group_ids" {
-  description = "Security groups: api and web tasks (allow api's to reach the database), prometheus, and both ALBs."
+  description = "Security groups: api and web tasks (allow api's to reach the database), prometheus, alertmanager (null when not enabled), and both ALBs."
   value = {
     api          = aws_security_group.task["api"].id
     web          = aws_security_group.task["web"].id
     prometheus   = aws_security_group.prometheus.id
+    alertmanager = one(aws_security_group.alertmanager[*].id)
     public_alb   = aws_security_group.public_alb.id
     internal_alb = aws_security_group.internal_alb.id
   }

@@ -1,6 +1,7 @@
 # Prometheus on Fargate. It finds the folio tasks itself (aws_sd_configs, role ecs, on
 # Prometheus 3.8 or later), scrapes each task's /api/metrics with the metrics token, and
-# evaluates the repository's recording and alerting rules.
+# evaluates the repository's recording and alerting rules. Alerts go to the module's
+# Alertmanager (alertmanager.tf), found like the folio tasks, or to alertmanager_targets.
 #
 # How the configuration gets into the task: Terraform renders prometheus.yml from
 # templates/prometheus.yml.tftpl and reads deploy/prometheus/rules/*.yml, and passes each
@@ -40,6 +41,8 @@ locals {
     rule_files              = local.prometheus_rules
     metrics_token_file      = local.prometheus_metrics_token
     alertmanager_targets    = var.alertmanager_targets
+    alertmanager_service    = var.alertmanager_enabled ? local.service_names.alertmanager : null
+    alertmanager_port       = local.alertmanager_port
     remote_write_url        = var.remote_write_url
     remote_write_token_file = local.prometheus_remote_write_file
     remote_write_headers    = var.remote_write_headers

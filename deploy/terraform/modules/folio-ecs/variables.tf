@@ -377,11 +377,6 @@ variable "sd_refresh_interval" {
   default     = "30s"
 }
 
-variable "alertmanager_targets" {
-  description = "host:port of Alertmanagers to send the alerts of deploy/prometheus/rules/alerts.yml to. Empty: alerts are evaluated and shown in the Prometheus UI only."
-  type        = list(string)
-  default     = []
-}
 
 variable "remote_write_url" {
   description = "Remote-write endpoint of a horizontally scalable store (Thanos Receive, Mimir, VictoriaMetrics cluster), e.g. http://vminsert.internal:8480/insert/0/prometheus/api/v1/write. null: no remote_write."
@@ -420,4 +415,80 @@ variable "remote_write_queue_config" {
   })
   default  = {}
   nullable = false
+}
+
+# ---------------------------------------------------------------------------
+# Alertmanager
+# ---------------------------------------------------------------------------
+
+variable "alertmanager_enabled" {
+  description = "Run an Alertmanager service in the cluster (alertmanager.tf) and send Prometheus's alerts to it; Prometheus finds its task through ECS service discovery. false: alerts go to alertmanager_targets, or, if that is empty, nowhere (shown in the Prometheus UI only)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alertmanager_config" {
+  description = "alertmanager.yml of the module's Alertmanager, as text, e.g. file(\"../../../alertmanager/alertmanager.yml\") from deploy/terraform/examples/basic. Required when alertmanager_enabled. It is written to /etc/alertmanager/alertmanager.yml; put no secrets in it (see alertmanager_secret_files)."
+  type        = string
+  default     = null
+}
+
+variable "alertmanager_templates" {
+  description = "Notification templates, file name => contents, written to /etc/alertmanager/templates/<name> (alertmanager.yml loads them with `templates: [templates/*.tmpl]`)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.alertmanager_templates) : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", name))])
+    error_message = "alertmanager_templates keys must be plain file names (letters, digits, '.', '_', '-')."
+  }
+}
+
+variable "alertmanager_secret_files" {
+  description = "Secrets alertmanager.yml reads from files (*_file settings: api_url_file, routing_key_file, auth_password_file, credentials_file), file name => SSM parameter or Secrets Manager ARN. ECS injects each at start and it is written to /etc/alertmanager/secrets/<name>, mode 0600; the value is never in the task definition or the state."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.alertmanager_secret_files) : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", name))])
+    error_message = "alertmanager_secret_files keys must be plain file names (letters, digits, '.', '_', '-')."
+  }
+  validation {
+    condition     = alltrue([for arn in values(var.alertmanager_secret_files) : can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", arn))])
+    error_message = "alertmanager_secret_files values must be ARNs of SSM parameters or Secrets Manager secrets."
+  }
+}
+
+variable "alertmanager_targets" {
+  description = "host:port of Alertmanagers run elsewhere, used with alertmanager_enabled = false (both at once is refused: every alert would be notified twice). Empty and not enabled: alerts are evaluated and shown in the Prometheus UI only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "alertmanager_image" {
+  description = "Alertmanager image: the busybox-based official one (the start command needs /bin/sh); the same image as Docker Hub's prom/alertmanager."
+  type        = string
+  default     = "quay.io/prometheus/alertmanager:v0.28.1"
+}
+
+variable "alertmanager_cpu" {
+  description = "Fargate CPU units of the Alertmanager task."
+  type        = number
+  default     = 256
+}
+
+variable "alertmanager_memory" {
+  description = "Fargate memory (MiB) of the Alertmanager task."
+  type        = number
+  default     = 512
+}
+
+variable "alertmanager_ui_cidr_blocks" {
+  description = "CIDR blocks that may open Alertmanager's UI and API (silences, amtool) on the internal ALB, port 9093."
+  type        = list(string)
+  default     = []
 }

@@ -5,8 +5,10 @@
 #   terraform init -backend=false && terraform test
 #
 # (-plugin-dir=<mirror> on init where registry.terraform.io is out of reach.)
-# tests/deploy/test_terraform.py checks the literals against the apps; these runs check
-# that the expressions evaluate and that the preconditions refuse bad timings.
+# tests/deploy/test_terraform_cli.py runs this in `make test`, with the provider from a
+# local mirror; tests/deploy/test_terraform.py checks the literals against the apps. These
+# runs check that the expressions evaluate, what Prometheus's alerting block names, and
+# that the preconditions refuse bad settings.
 
 mock_provider "aws" {
   mock_data "aws_region" {
@@ -53,6 +55,12 @@ variables {
   database_url_secret_arn  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:folio/db-AbCdEf:url::"
   api_token_secret_arn     = "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/api-token"
   metrics_token_secret_arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/metrics-token"
+  alertmanager_config      = <<-EOT
+    route:
+      receiver: folio-ticket
+    receivers:
+      - name: folio-ticket
+  EOT
 }
 
 run "defaults" {
@@ -94,12 +102,16 @@ run "https_remote_write_and_optional_secrets" {
     remote_write_headers                 = { "X-Scope-OrgID" = "folio" }
     status_token_secret_arn              = "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/status"
     site_origins                         = ["https://folio.example"]
-    alertmanager_targets                 = ["am:9093"]
+    alertmanager_enabled                 = false
   }
 
   assert {
-    condition     = strcontains(local.prometheus_config, "remote_write:") && strcontains(local.prometheus_config, "max_shards: 50") && strcontains(local.prometheus_config, "alertmanagers:")
+    condition     = strcontains(local.prometheus_config, "remote_write:") && strcontains(local.prometheus_config, "max_shards: 50")
     error_message = "remote write"
+  }
+  assert {
+    condition     = !contains(keys(yamldecode(local.prometheus_config)), "alerting") && length(aws_ecs_service.alertmanager) == 0
+    error_message = "an alerting block or an Alertmanager service, with no Alertmanager enabled or given"
   }
   assert {
     condition     = length(aws_lb_listener.https) == 1 && aws_lb_listener.http.default_action[0].type == "redirect"
@@ -117,6 +129,111 @@ run "https_remote_write_and_optional_secrets" {
     condition     = length(local.ssm_parameter_arns) == 4
     error_message = "ssm arns ${jsonencode(local.ssm_parameter_arns)}"
   }
+}
+
+# Alertmanager in the module (the default): its service runs, and Prometheus finds it by
+# ECS service discovery in this cluster, keeping the RUNNING tasks of that service.
+run "alertmanager_in_the_module" {
+  command = apply
+
+  variables {
+    alertmanager_templates      = { "folio.tmpl" = "{{ define \"folio.title\" }}x{{ end }}" }
+    alertmanager_secret_files   = { "slack-webhook-url" = "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/slack" }
+    alertmanager_ui_cidr_blocks = ["10.8.0.0/16"]
+  }
+
+  assert {
+    condition     = length(aws_ecs_service.alertmanager) == 1 && aws_ecs_service.alertmanager[0].name == "folio-alertmanager"
+    error_message = "no Alertmanager service"
+  }
+  assert {
+    condition = yamldecode(local.prometheus_config).alerting.alertmanagers == [{
+      aws_sd_configs = [{
+        role             = "ecs"
+        region           = "eu-west-1"
+        clusters         = [aws_ecs_cluster.this.arn]
+        port             = 9093
+        refresh_interval = "30s"
+      }]
+      relabel_configs = [{
+        source_labels = ["__meta_ecs_service", "__meta_ecs_last_status"]
+        regex         = "${aws_ecs_service.alertmanager[0].name};RUNNING"
+        action        = "keep"
+      }]
+    }]
+    error_message = "Prometheus's alerting block does not name the Alertmanager service: ${jsonencode(try(yamldecode(local.prometheus_config).alerting, null))}"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.alertmanager[0].container_definitions)[0].portMappings[0].containerPort == 9093 && one(aws_ecs_service.alertmanager[0].load_balancer).container_port == 9093
+    error_message = "Alertmanager port"
+  }
+  assert {
+    condition = alltrue([
+      for line in [
+        "printf '%s' \"$ALERTMANAGER_FILE_ALERTMANAGER_YML\" > /etc/alertmanager/alertmanager.yml",
+        "printf '%s' \"$ALERTMANAGER_TEMPLATE_FOLIO_TMPL\" > /etc/alertmanager/templates/folio.tmpl",
+        "printf '%s' \"$ALERTMANAGER_SECRET_SLACK_WEBHOOK_URL\" > /etc/alertmanager/secrets/slack-webhook-url",
+      ] : strcontains(jsondecode(aws_ecs_task_definition.alertmanager[0].container_definitions)[0].command[0], line)
+    ])
+    error_message = "start command: ${jsondecode(aws_ecs_task_definition.alertmanager[0].container_definitions)[0].command[0]}"
+  }
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.alertmanager[0].container_definitions)[0].environment : e.name => e.value }["ALERTMANAGER_FILE_ALERTMANAGER_YML"] == var.alertmanager_config
+    error_message = "alertmanager.yml is not passed as is"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.alertmanager[0].container_definitions)[0].secrets == [{ name = "ALERTMANAGER_SECRET_SLACK_WEBHOOK_URL", valueFrom = "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/slack" }]
+    error_message = "the secret is not an ECS secret"
+  }
+  assert {
+    condition     = contains(local.ssm_parameter_arns, "arn:aws:ssm:eu-west-1:123456789012:parameter/folio/slack")
+    error_message = "the execution role may not read the Alertmanager secret"
+  }
+  assert {
+    condition     = length(aws_lb_listener.alertmanager) == 1 && contains(keys(aws_cloudwatch_log_group.this), "alertmanager") && length(aws_vpc_security_group_ingress_rule.internal_alb_alertmanager_cidrs) == 1
+    error_message = "listener, log group or UI access"
+  }
+}
+
+# Alertmanager run elsewhere: no service in the module, and Prometheus's alerting block
+# lists the targets given.
+run "alertmanager_elsewhere" {
+  command = apply
+
+  variables {
+    alertmanager_enabled = false
+    alertmanager_config  = null
+    alertmanager_targets = ["am-1.internal:9093", "am-2.internal:9093"]
+  }
+
+  assert {
+    condition     = length(aws_ecs_service.alertmanager) == 0 && length(aws_ecs_task_definition.alertmanager) == 0 && length(aws_lb_listener.alertmanager) == 0
+    error_message = "an Alertmanager service although alertmanager_enabled = false"
+  }
+  assert {
+    condition     = yamldecode(local.prometheus_config).alerting.alertmanagers == [{ static_configs = [{ targets = ["am-1.internal:9093", "am-2.internal:9093"] }] }]
+    error_message = "Prometheus's alerting block does not list the targets: ${jsonencode(try(yamldecode(local.prometheus_config).alerting, null))}"
+  }
+  assert {
+    condition     = !contains(keys(aws_cloudwatch_log_group.this), "alertmanager")
+    error_message = "log group"
+  }
+}
+
+run "alertmanager_without_config_is_refused" {
+  command = plan
+  variables {
+    alertmanager_config = null
+  }
+  expect_failures = [aws_ecs_task_definition.alertmanager]
+}
+
+run "alertmanager_and_external_targets_is_refused" {
+  command = plan
+  variables {
+    alertmanager_targets = ["am:9093"]
+  }
+  expect_failures = [aws_ecs_service.alertmanager]
 }
 
 run "drain_longer_than_deregistration_is_refused" {
