@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
+from folio.web.status_alerts import NO_ALERTS
 from folio.web.status_queries import CHARTS, RANGES
 from tests.integration.conftest import Stack
 from tests.ports import free_ports
@@ -87,6 +89,39 @@ def test_every_chart_has_series_from_prometheus(stack: Stack, range_name: str) -
     assert {s["name"] for s in request_rate["series"]} == JOBS
 
 
+def _active(stack: Stack) -> list[tuple[str, str]]:
+    """(alertname, state) of every alert Prometheus has pending or firing, sorted."""
+    response = httpx.get(f"{stack.prometheus}/api/v1/alerts", timeout=10)
+    assert response.status_code == 200, response.text
+    alerts = response.json()["data"]["alerts"]
+    return sorted((a["labels"]["alertname"], a["state"]) for a in alerts)
+
+
+def test_status_page_shows_the_alerts_prometheus_has(stack: Stack) -> None:
+    """The alerts panel lists what /api/v1/alerts has, each linked to a /runbook section that
+    exists, or says plainly that nothing is pending or firing."""
+    for _ in range(20):  # an alert may change state mid-check: then look again
+        before = _active(stack)
+        page = httpx.get(f"{stack.web}/status", timeout=10)
+        if _active(stack) == before:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the alerts kept changing")
+    assert page.status_code == 200
+    rows = sorted(re.findall(r'<tr data-alert="([^"]*)" data-state="([^"]*)"', page.text))
+    assert rows == before
+    shown = "active" if before else "none"
+    assert f'data-status="alerts" data-alerts="{shown}"' in page.text
+    assert (NO_ALERTS in page.text) == (not before)
+    runbook = httpx.get(f"{stack.web}/runbook", timeout=10)
+    assert runbook.status_code == 200
+    assert 'id="foliotargetdown"' in runbook.text
+    for name, _state in rows:
+        assert f'href="/runbook#{name.lower()}"' in page.text
+        assert f'id="{name.lower()}"' in runbook.text, f"no runbook section for {name}"
+
+
 def _watch_console(page: Page) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -146,6 +181,7 @@ def test_status_page_draws_every_chart(stack: Stack, browser: Browser, artifacts
 def test_token_page_in_the_browser(token_web: str, browser: Browser, artifacts: Path) -> None:
     """With a token, ?token= opens the page and status.js sends it on every data request."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    assert httpx.get(f"{token_web}/runbook", timeout=10).status_code == 401
     refused = page.goto(f"{token_web}/status", wait_until="load")
     assert refused is not None
     assert refused.status == 401

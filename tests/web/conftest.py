@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from folio.web.app import create_app
 from folio.web.settings import WebSettings
 
 SITE = "http://folio.test"
+Site = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
@@ -38,3 +41,21 @@ async def api_down_site() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url=SITE) as client:
         yield client
     await web.state.api.aclose()
+
+
+@pytest.fixture
+def make_site() -> Site:
+    """Opens folio-web (lifespan included) with these settings and an optional transport."""
+
+    @asynccontextmanager
+    async def open_site(
+        transport: httpx.AsyncBaseTransport | None = None, **settings: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        web = create_app(WebSettings(**settings), prometheus_transport=transport)
+        async with (
+            web.router.lifespan_context(web),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=SITE) as client,
+        ):
+            yield client
+
+    return open_site

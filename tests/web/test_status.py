@@ -7,10 +7,7 @@ charts drawn from a real Prometheus are tested in tests/integration/test_status_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from html.parser import HTMLParser
-from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +17,10 @@ from pydantic import SecretStr, ValidationError
 from folio.web.app import create_app
 from folio.web.settings import WebSettings
 from folio.web.status_queries import CHARTS, RANGES
-from tests.web.conftest import SITE
+from tests.web.conftest import Site
 
 PROMETHEUS = "http://prometheus.test:9090"
 TOKEN = "status-token-0123"
-Site = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 class RefusingTransport(httpx.AsyncBaseTransport):
@@ -36,24 +32,6 @@ class RefusingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         raise httpx.ConnectError("connection refused", request=request)
-
-
-@pytest.fixture
-def make_site() -> Site:
-    """Opens folio-web (lifespan included) with these settings and an optional transport."""
-
-    @asynccontextmanager
-    async def open_site(
-        transport: httpx.AsyncBaseTransport | None = None, **settings: Any
-    ) -> AsyncIterator[httpx.AsyncClient]:
-        web = create_app(WebSettings(**settings), prometheus_transport=transport)
-        async with (
-            web.router.lifespan_context(web),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=SITE) as client,
-        ):
-            yield client
-
-    return open_site
 
 
 def _error(response: httpx.Response, status: int, code: str) -> str:
@@ -121,7 +99,7 @@ async def test_not_configured_page_says_so(make_site: Site) -> None:
 
 async def test_page_is_an_operator_page_without_inline_code(make_site: Site) -> None:
     """/status loads uPlot and status.js by versioned URL, no RUM script, nothing inline."""
-    async with make_site(prometheus_url=PROMETHEUS) as site:
+    async with make_site(RefusingTransport(), prometheus_url=PROMETHEUS) as site:
         page = await site.get("/status")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"

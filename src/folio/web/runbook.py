@@ -41,7 +41,7 @@ def read_runbook(sources: Iterable[Traversable] | None = None) -> str | None:
     for source in runbook_sources() if sources is None else sources:
         if source.is_file():
             return source.read_text(encoding="utf-8")
-    log.warning("runbook not found: /runbook will say so (looked for folio/web/runbook.md)")
+    log.warning("no folio/web/runbook.md or docs/runbook.md: /runbook will answer 404")
     return None
 
 
