@@ -43,13 +43,21 @@ def export_build_info(registry: MetricsRegistry, prefix: str, version: str, comm
 class LoopLagSampler:
     """Samples how late the event loop wakes a sleeping task: the time it was blocked.
 
-    It is Python's counterpart of prom-client's nodejs_eventloop_lag_seconds.
+    It is Python's counterpart of prom-client's nodejs_eventloop_lag_seconds. The first
+    ``warm_up`` seconds are not sampled: a new worker's first requests pay one-time costs
+    (the first database connection, the first compile of each query), and a worker
+    recycled under load would otherwise report them as lag every time.
     """
 
-    def __init__(self, registry: MetricsRegistry, interval: float = 0.5) -> None:
+    def __init__(
+        self, registry: MetricsRegistry, interval: float = 0.5, warm_up: float = 5.0
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"the sampling interval must be positive, got {interval}")
+        if warm_up < 0:
+            raise ValueError(f"the warm-up must not be negative, got {warm_up}")
         self.interval = interval
+        self.warm_up = warm_up
         self.registry = registry
         self.lag = registry.histogram(
             "python_asyncio_event_loop_lag_seconds",
@@ -71,10 +79,12 @@ class LoopLagSampler:
             self._task = None
 
     async def _run(self) -> None:
+        warm_until = time.perf_counter() + self.warm_up
         while True:
             asked_at = time.perf_counter()
             await asyncio.sleep(self.interval)
-            self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
+            if asked_at >= warm_until:
+                self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
             if self.registry.workers is not None:
                 # Only the scraped worker renders; the others publish their scrape-time
                 # values (pool sizes, GC counts) on this tick instead.
