@@ -199,6 +199,9 @@ def repetition_order(repetition: int) -> list[str]:
     return order
 
 
+SELF_FAMILY_PREFIX = "folio_metrics_"
+
+
 def sample_key(sample: ClientSample) -> SampleKey:
     return sample.name, tuple(sorted(sample.labels.items())), sample.value
 
@@ -216,7 +219,14 @@ def check_same_samples(bodies: dict[str, bytes], client: CollectorRegistry) -> i
     }
     for format_, parse in parsers.items():
         families = parse(bodies[f"folio_{format_}"].decode())
-        parsed = [sample_key(sample) for family in families for sample in family.samples]
+        # folio's own health families (the overflow counter is served at 0 for every capped
+        # family) have no counterpart in prometheus_client.
+        parsed = [
+            sample_key(sample)
+            for family in families
+            if not family.name.startswith(SELF_FAMILY_PREFIX)
+            for sample in family.samples
+        ]
         client_count = sample_lines(bodies[f"client_{format_}"])
         if not len(parsed) == client_count == len(expected):
             raise AssertionError(
