@@ -56,3 +56,10 @@ def test_interval_override(tmp_path: Path) -> None:
 def test_the_repo_config_is_found() -> None:
     """deploy/ is found from the checkout, whatever the working directory."""
     assert (deploy_dir() / "prometheus" / "prometheus.yml").is_file()
+
+
+def test_alerts_go_to_the_alertmanager_named_or_nowhere(tmp_path: Path) -> None:
+    """With an Alertmanager, alerting targets it alone; without one, there is no alerting."""
+    config = yaml.safe_load(write_config(tmp_path / "a", TARGETS, alertmanager="h:9").read_text())
+    assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["h:9"]}]}]}
+    assert "alerting" not in yaml.safe_load(write_config(tmp_path / "b", TARGETS).read_text())
