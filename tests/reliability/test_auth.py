@@ -190,7 +190,9 @@ async def test_metrics_need_the_metrics_token(
 @pytest.fixture
 async def web_site() -> AsyncIterator[httpx.AsyncClient]:
     """folio-web alone (beacons need no folio-api), with room for many beacons at once."""
-    web = create_web(WebSettings(api_url="http://127.0.0.1:1", rum_burst=1000))
+    web = create_web(
+        WebSettings(api_url="http://127.0.0.1:1", rum_burst=1000, rum_vitals_per_hour=1000)
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url=SITE) as client:
         yield client
     await web.state.api.aclose()

@@ -21,7 +21,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """folio-api (seeded SQLite) and folio-web as real processes; yields folio-web's URL."""
-    settings = {"FOLIO_API_TOKEN": "browser-test-token"}
+    settings = {
+        "FOLIO_API_TOKEN": "browser-test-token",
+        # Every beacon comes from 127.0.0.1, and each page's vitals must all be observed.
+        "FOLIO_RUM_VITALS_PER_HOUR": "1000",
+    }
     with seeded_site(tmp_path_factory.mktemp("browser"), settings) as running:
         yield running.web
 

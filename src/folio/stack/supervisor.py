@@ -117,6 +117,9 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
     )
     binary = prometheus_binary() if options.with_prometheus else None
     env = {**os.environ, "FOLIO_API_URL": api}
+    # A local demo: `folio loadgen` sends every beacon from 127.0.0.1, and its vitals should
+    # fill the charts. Deployed, the small default share keeps one client from an alert.
+    env.setdefault("FOLIO_RUM_VITALS_PER_HOUR", "1000000")
     if binary is not None and not os.environ.get("FOLIO_PROMETHEUS_URL"):
         # folio-web's /status charts come from the Prometheus started below; a URL the
         # user set (another Prometheus) is kept.

@@ -40,12 +40,21 @@ PAGE_ROUTES = frozenset({"/", "/about", "/projects", "/projects/{slug}"})
 class RateLimiter:
     """A token bucket per client: ``burst`` at once, refilled at ``per_minute``."""
 
-    def __init__(self, per_minute: int, burst: int) -> None:
+    def __init__(self, per_minute: float, burst: int) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    @classmethod
+    def per_hour(cls, amount: int) -> RateLimiter:
+        """A bucket per client that holds ``amount`` and refills at ``amount`` an hour."""
+        limiter = cls(amount / 60.0, amount)
+        # amount / 60 / 60 can round down so that a whole hour refills a hair under amount.
+        limiter.rate = amount / 3600.0
+        return limiter
+
     def allow(self, client: str, now: float | None = None) -> bool:
+        """Take a token from ``client``'s bucket if it has one; ``now`` is for tests."""
         now = time.monotonic() if now is None else now
         tokens, then = self._buckets.pop(client, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
@@ -85,27 +94,39 @@ class RumMetrics:
             max_series=len(RESULTS),
         )
         self.dropped = registry.counter(
-            "rum_values_dropped_total", "Beacon items dropped as unknown or implausible."
+            "rum_values_dropped_total",
+            "Beacon items dropped as unknown, implausible, or past the sending address's "
+            "hourly share of web vitals.",
         ).unlabelled()
         self.client_errors = client_errors
         for result in RESULTS:
             self.beacons.labels(result)
 
-    def record(self, route: str, beacon: Beacon) -> None:
-        for name, value in beacon.vitals:
-            self.vitals[name].labels(route).observe(value)
+    def record(self, route: str, beacon: Beacon, *, observe_vitals: bool = True) -> None:
+        """Observe an accepted beacon; its vitals only when ``observe_vitals``, else drop them."""
+        # rum.js sends each vital once per beacon; repeats would let one beacon outweigh
+        # the per-address share, so only the last value of each name counts.
+        vitals = dict(beacon.vitals)
+        dropped = beacon.dropped + len(beacon.vitals) - len(vitals)
+        if observe_vitals:
+            for name, value in vitals.items():
+                self.vitals[name].labels(route).observe(value)
+        else:
+            dropped += len(vitals)
         for asset_type, seconds in beacon.assets:
             self.assets.labels(asset_type).observe(seconds)
         for error_type in beacon.errors:
             self.client_errors.labels(error_type).inc()
-        if beacon.dropped:
-            self.dropped.inc(beacon.dropped)
+        if dropped:
+            self.dropped.inc(dropped)
 
 
 def build_router(settings: WebSettings, observability: WebObservability) -> APIRouter:
     router = APIRouter()
     metrics = RumMetrics(observability.registry, observability.client_errors)
     limiter = RateLimiter(settings.rum_rate_per_minute, settings.rum_burst)
+    # Vitals feed alerts (FolioPoorLCP), so one address may only add a few an hour.
+    vitals_share = RateLimiter.per_hour(settings.rum_vitals_per_hour)
     resolver = StarletteRouteResolver()
 
     def refuse(result: str, status: int, message: str) -> Response:
@@ -116,7 +137,8 @@ def build_router(settings: WebSettings, observability: WebObservability) -> APIR
 
     @router.post("/api/rum", include_in_schema=False)
     async def receive_beacon(request: Request) -> Response:
-        if not limiter.allow(_client_address(request, settings)):
+        client = _client_address(request, settings)
+        if not limiter.allow(client):
             return refuse("rate_limited", 429, "too many beacons from this client")
         if request.headers.get("origin") not in _site_origins(request, settings):
             return refuse("bad_origin", 403, "beacons are accepted from this site only")
@@ -137,7 +159,12 @@ def build_router(settings: WebSettings, observability: WebObservability) -> APIR
         # Starlette redirects /projects/ to /projects, so both are the same page.
         path = beacon.page.split("?", 1)[0].rstrip("/") or "/"
         route = resolver(request.app, "GET", path)
-        metrics.record(route if route in PAGE_ROUTES else UNMATCHED, beacon)
+        # Only a beacon with vitals takes from the share, so one that reports only asset
+        # timings or errors cannot use up a visitor's share.
+        within_share = not beacon.vitals or vitals_share.allow(client)
+        metrics.record(
+            route if route in PAGE_ROUTES else UNMATCHED, beacon, observe_vitals=within_share
+        )
         metrics.beacons.labels("accepted").inc()
         return Response(status_code=204)
 

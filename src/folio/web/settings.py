@@ -19,6 +19,8 @@ class WebSettings(BaseSettings):
     site_origins: list[str] = []
     rum_rate_per_minute: int = Field(default=60, ge=1)
     rum_burst: int = Field(default=20, ge=1)
+    # Beacons with vitals per client address and hour that reach the web_vitals_* histograms.
+    rum_vitals_per_hour: int = Field(default=2, ge=1)
     trust_forwarded_for: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # On SIGTERM, readiness answers 503 for this long before the listener closes.
