@@ -47,13 +47,18 @@ def wait_until(service: Service, path: str, status: int = 200, timeout: float = 
 
 
 def stop(service: Service) -> None:
-    if service.process.poll() is None:
-        service.process.send_signal(signal.SIGTERM)
+    stop_process(service.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
-            service.process.wait(timeout=30)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
+            process.kill()
+            process.wait()
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from folio.metrics.multiprocess.directory import ARCHIVE
 from tests.metrics.promtool import check_metrics
 from tests.ports import free_port
+from tests.processes import stop_process
 
 WORKERS = 3
 MAX_REQUESTS = 60
@@ -70,12 +71,7 @@ def running(
         _wait_for_workers(service, workers)
         yield service
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -24,7 +23,9 @@ import yaml
 
 from folio.stack import alertmanager as alertmanager_config
 from folio.stack.prometheus import Targets, deploy_dir, prometheus_binary, write_config
+from tests import prometheus_api
 from tests.ci import unavailable
+from tests.processes import stop_process
 
 
 def wait_for(condition: Any, timeout: float, what: str, every: float = 0.25) -> Any:
@@ -89,7 +90,8 @@ class Prometheus:
         wait_for(self._ready, 60, "Prometheus to be ready")
 
     def stop(self) -> None:
-        _stop(self.process)
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
 
     def _ready(self) -> bool:
         assert self.process is not None
@@ -98,15 +100,10 @@ class Prometheus:
         return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
-        assert response.status_code == 200, (promql, response.text)
-        result: list[dict[str, Any]] = response.json()["data"]["result"]
-        return result
+        return prometheus_api.query(self.url, promql)
 
     def value(self, promql: str) -> float:
-        result = self.query(promql)
-        assert len(result) == 1, (promql, result)
-        return float(result[0]["value"][1])
+        return prometheus_api.value(self.url, promql)
 
     def targets_up(self) -> set[str]:
         response = httpx.get(f"{self.url}/api/v1/targets", timeout=5)
@@ -201,7 +198,8 @@ class Alertmanager:
         wait_for(self._ready, 30, "Alertmanager to be ready")
 
     def stop(self) -> None:
-        _stop(self.process)
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
 
     def _ready(self) -> bool:
         assert self.process is not None
@@ -227,14 +225,3 @@ class Alertmanager:
         assert response.status_code == 200, response.text
         alerts: list[dict[str, Any]] = response.json()
         return alerts
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

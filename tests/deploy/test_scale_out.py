@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import yaml
 from tests.ci import unavailable
 from tests.metrics.promtool import promtool
 from tests.ports import free_ports
+from tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "prometheus"
@@ -199,12 +199,7 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None) -
         try:
             yield
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=20)
 
 
 def _write_json(path: Path, content: Any) -> None:

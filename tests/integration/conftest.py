@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from folio.stack.loadgen import Result, generate
+from tests import prometheus_api
 from tests.ports import free_ports
 
 TOKEN = "integration-token"
@@ -35,17 +36,10 @@ class Stack:
     alertmanager: str = ""
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        response = httpx.get(
-            f"{self.prometheus}/api/v1/query", params={"query": promql}, timeout=10
-        )
-        assert response.status_code == 200, (promql, response.text)
-        result: list[dict[str, Any]] = response.json()["data"]["result"]
-        return result
+        return prometheus_api.query(self.prometheus, promql)
 
     def value(self, promql: str) -> float:
-        result = self.query(promql)
-        assert len(result) == 1, (promql, result)
-        return float(result[0]["value"][1])
+        return prometheus_api.value(self.prometheus, promql)
 
 
 def _wait(condition: Any, timeout: float, what: str) -> None:
