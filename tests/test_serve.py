@@ -95,9 +95,15 @@ def _wait_for_workers(service: Service, workers: int) -> None:
 
 
 def _scrape_text(service: Service) -> str:
-    # A new connection each time, so that different workers answer.
+    """A new connection each time, so that different workers answer; retried as _load does."""
     with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
-        return client.get(f"{service.url}/api/metrics", timeout=10).text
+        for attempt in range(3):
+            try:
+                return client.get(f"{service.url}/api/metrics", timeout=10).text
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
+                if attempt == 2:
+                    raise
+    raise AssertionError("unreachable")
 
 
 def _scrape(service: Service) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
