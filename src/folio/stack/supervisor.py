@@ -35,12 +35,30 @@ class StackOptions:
     workers: int = 1
 
 
+# A helper that dies is started again after 1, 2, 4 … seconds, at most this long; one that
+# then stays up for HEALTHY_AFTER starts the count again.
+MAX_BACKOFF = 30.0
+HEALTHY_AFTER = 60.0
+
+
 @dataclass
 class Service:
     name: str
     url: str
     ready_path: str
     process: subprocess.Popen[bytes]
+    command: list[str]
+    popen: dict[str, object]
+    # Prometheus and Alertmanager watch the apps; the apps must not go down with them.
+    helper: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+def _spawn(command: list[str], popen: dict[str, object]) -> subprocess.Popen[bytes]:
+    # A session of its own: Ctrl-C reaches only this supervisor, which stops each child.
+    return subprocess.Popen(command, start_new_session=True, **popen)  # type: ignore[call-overload, no-any-return]  # noqa: S603
 
 
 @dataclass
@@ -49,15 +67,47 @@ class Stack:
 
     services: list[Service] = field(default_factory=list)
 
-    def start(self, name: str, command: list[str], url: str, ready: str, **popen: object) -> None:
-        # A session of its own: Ctrl-C reaches only this supervisor, which stops each child.
-        process = subprocess.Popen(command, start_new_session=True, **popen)  # type: ignore[call-overload]  # noqa: S603
-        service = Service(name, url, ready, process)
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        url: str,
+        ready: str,
+        *,
+        helper: bool = False,
+        **popen: object,
+    ) -> None:
+        service = Service(name, url, ready, _spawn(command, popen), command, popen, helper)
         self.services.append(service)
         _wait_until_ready(service)
 
     def failed(self) -> Service | None:
-        return next((s for s in self.services if s.process.poll() is not None), None)
+        """An app that has exited; a helper that has is started again, after a pause."""
+        now = time.monotonic()
+        for service in self.services:
+            if service.process.poll() is None:
+                continue
+            if not service.helper:
+                return service
+            self._restart_later(service, now)
+        return None
+
+    def _restart_later(self, service: Service, now: float) -> None:
+        if service.restart_at is None:
+            if now - service.started_at >= HEALTHY_AFTER:
+                service.restarts = 0
+            delay = min(2.0**service.restarts, MAX_BACKOFF)
+            service.restart_at = now + delay
+            print(
+                f"folio run: {service.name} exited with {service.process.returncode}; "
+                f"folio-api and folio-web keep serving; starting it again in {delay:g} s",
+                file=sys.stderr,
+            )
+        elif now >= service.restart_at:
+            service.process = _spawn(service.command, service.popen)
+            service.started_at, service.restart_at = now, None
+            service.restarts += 1
+            print(f"folio run: {service.name} started again", file=sys.stderr)
 
     def stop(self) -> None:
         for service in reversed(self.services):
@@ -73,7 +123,7 @@ class Stack:
 
 
 def run_stack(options: StackOptions) -> int:
-    """Start everything, print the URLs, and wait for Ctrl-C or a child's death."""
+    """Start everything, print the URLs, and wait for Ctrl-C or an app's death."""
     stopping = False
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -167,7 +217,8 @@ def _start_alertmanager(stack: Stack, options: StackOptions, web: str) -> str | 
         f"--web.listen-address={address}",
         "--cluster.listen-address=",  # one instance: no gossip port to collide with
     ]
-    stack.start("alertmanager", command, f"http://{address}", "/-/ready", stdout=log, stderr=log)
+    url = f"http://{address}"
+    stack.start("alertmanager", command, url, "/-/ready", helper=True, stdout=log, stderr=log)
     return address
 
 
@@ -194,7 +245,8 @@ def _start_prometheus(
         f"--web.listen-address={address}",
         "--web.enable-lifecycle",
     ]
-    stack.start("prometheus", command, f"http://{address}", "/-/ready", stdout=log, stderr=log)
+    url = f"http://{address}"
+    stack.start("prometheus", command, url, "/-/ready", helper=True, stdout=log, stderr=log)
 
 
 def _wait_until_ready(service: Service) -> None:
