@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,3 +199,18 @@ def test_bad_configuration_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "FOLIO_MAX_BODY_BYTES" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_named_as_such(tmp_path: Path, workers: str) -> None:
+    """A taken port is reported as one, not as a database problem, and leaves no temp dir."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        before = set(Path(tempfile.gettempdir()).glob("folio-*"))
+        result = _folio(tmp_path, "api", "--port", port, "--workers", workers)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "in use" in output
+    assert port in output
+    assert "database" not in output
+    assert set(Path(tempfile.gettempdir()).glob("folio-*")) <= before

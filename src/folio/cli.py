@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import math
 import sys
@@ -43,7 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"folio: invalid configuration:\n{_problems(error)}", file=sys.stderr)
         return 2
-    except (OSError, SQLAlchemyError) as error:
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            address = f"{arguments.host}:{getattr(arguments, 'port', '')}".rstrip(":")
+            print(f"folio: cannot listen on {address}: it is already in use", file=sys.stderr)
+            return 1
+        print(f"folio: the database is not usable: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
         print(f"folio: the database is not usable: {error}", file=sys.stderr)
         return 1
 

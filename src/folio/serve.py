@@ -98,9 +98,14 @@ class _Supervisor:
         self.failed = False
 
     def run(self) -> int:
+        try:
+            listener = self.listener = self._bind()
+        except OSError:
+            if self.owns_directory:  # a failed start leaves no temporary directory behind
+                shutil.rmtree(self.directory_path, ignore_errors=True)
+            raise
         MetricsDirectory.reset(self.directory_path)
         self.directory = MetricsDirectory(self.directory_path)
-        listener = self.listener = self._bind()
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         try:
