@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -225,3 +226,28 @@ def test_two_hundred_worker_restarts_keep_counts_and_bounded_files(tmp_path: Pat
         archive = json.loads((service.metrics_dir / ARCHIVE).read_text())
         assert len(archive["series"]) < 100  # one entry per series, not per worker
         _assert_files_settle(service.metrics_dir, 2 + 2)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the supervisor leaves no worker behind, and the port is free at once."""
+    with running(tmp_path, "api", workers=2, max_requests=None) as service:
+        pids = {int(pid) for pid in _worker_pids(_scrape(service))}
+        assert len(pids) == 2
+        service.process.kill()
+        service.process.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        assert not [pid for pid in pids if _alive(pid)]
+        port = int(service.url.rsplit(":", 1)[1])
+        with socket.create_server(("127.0.0.1", port)):
+            pass  # nothing keeps the port: a restart can bind it
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie awaiting its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

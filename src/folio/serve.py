@@ -11,11 +11,13 @@ folio.draining), and a second signal skips the drain.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ logger = logging.getLogger("folio.serve")
 
 STARTUP_FAILURE = 3  # as uvicorn: a worker that cannot start would fail again
 POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Builds the app in a worker; it gets the metrics directory the workers share.
 AppFactory = Callable[[Path | None], "FastAPI"]
@@ -127,6 +130,7 @@ class _Supervisor:
         return listener
 
     def _spawn(self, listener: socket.socket) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid:
             self.workers.add(pid)
@@ -136,6 +140,7 @@ class _Supervisor:
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.setpgid(0, 0)  # Ctrl-C reaches the supervisor only; it stops workers once
+            _stop_with(supervisor)
             app = self.build_app(self.directory_path)
             status = 0 if _run_worker(app, self.options, [listener]) else STARTUP_FAILURE
         except BaseException:
@@ -187,3 +192,18 @@ class _Supervisor:
 def _signal_worker(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def _stop_with(supervisor: int) -> None:
+    """Have Linux send this worker SIGTERM when the supervisor dies, even by SIGKILL.
+
+    Without it, a killed supervisor leaves its workers serving the port as orphans, and the
+    next start fails with "address already in use".
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        logger.warning("worker %d will outlive a killed supervisor: prctl failed", os.getpid())
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os._exit(0)
