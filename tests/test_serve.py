@@ -251,3 +251,31 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_recycling_loses_no_request_on_fresh_connections(tmp_path: Path) -> None:
+    """1,500 GETs, each on a new connection and never retried, while workers recycle."""
+    with running(tmp_path, "api", workers=2, max_requests=50) as service:
+        first_pids = _worker_pids(_scrape(service))
+        statuses = asyncio.run(_without_retries(f"{service.url}/api/health", 1500))
+        assert statuses == {200: 1500}
+        assert _worker_pids(_scrape(service)) - first_pids  # workers were replaced meanwhile
+
+
+async def _without_retries(url: str, requests: int) -> dict[int | str, int]:
+    """Status counts of ``requests`` GETs, a connection each; a cut one counts by its error."""
+    outcomes: dict[int | str, int] = {}
+    semaphore = asyncio.Semaphore(4)
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one() -> None:
+            async with semaphore:
+                try:
+                    outcome: int | str = (await client.get(url)).status_code
+                except httpx.TransportError as error:
+                    outcome = type(error).__name__
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(requests)))
+    return outcomes

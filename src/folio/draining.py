@@ -9,8 +9,10 @@ SIGTERM or SIGINT skips the rest of the drain.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -18,6 +20,9 @@ from types import FrameType
 import uvicorn
 
 logger = logging.getLogger("folio.draining")
+
+# Enough for the event loop to read requests that reached accepted connections already.
+ACCEPTED_GRACE_SECONDS = 0.05
 
 
 class Drain:
@@ -53,6 +58,19 @@ class DrainingServer(uvicorn.Server):
         stop = threading.Timer(self.drain_seconds, self._end_drain)
         stop.daemon = True
         stop.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, but connections just accepted get their request read first.
+
+        uvicorn closes every connection that has no request in flight. One accepted a moment
+        before, whose request is already in its buffer, would be cut without an answer: a
+        lost request at every worker recycle. Stop accepting, let the loop read what has
+        arrived, then shut down as uvicorn does.
+        """
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(ACCEPTED_GRACE_SECONDS)
+        await super().shutdown(sockets)
 
     def _end_drain(self) -> None:
         # As uvicorn's own first signal does: stop listening, finish in-flight requests.
