@@ -65,7 +65,9 @@ def test_killed_helpers_are_started_again_while_the_apps_serve(tmp_path: Path) -
         "alertmanager": f"http://127.0.0.1:{alertmanager_port}/-/ready",
     }
     try:
-        _wait(lambda: all(map(_answers, [*apps, *helpers.values()])), 90, "the stack")
+        # Printed once folio run has seen every service ready itself.
+        _wait(lambda: "folio is running:" in log.read_text(), 90, "folio run to be up")
+        _wait(lambda: all(map(_answers, [*apps, *helpers.values()])), 30, "the stack")
         before = _children(stack.pid)
         assert set(before) == set(helpers), before
         for pid in before.values():
