@@ -23,6 +23,7 @@ import yaml
 
 from folio.stack import alertmanager as alertmanager_config
 from folio.stack.prometheus import Targets, deploy_dir, prometheus_binary, write_config
+from folio.stack.prometheus import command as prometheus_command
 from tests import prometheus_api
 from tests.ci import unavailable
 from tests.processes import stop_process
@@ -53,6 +54,22 @@ def prometheus_rules(directory: Path, *, pending_for: str | None = None) -> Path
     return source / "prometheus.yml"
 
 
+def _launch(
+    command: list[str], log: Path, ready: str, name: str, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its output in ``log``, and wait until ``ready`` answers 200."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited:\n{log.read_text()}")
+        return httpx.get(ready, timeout=2).status_code == 200
+
+    wait_for(answers, timeout, f"{name} to be ready")
+    return process
+
+
 @dataclass
 class Prometheus:
     """Prometheus scraping folio-api and folio-web every second, on a data directory it keeps."""
@@ -79,25 +96,15 @@ class Prometheus:
             alertmanager=self.alertmanager,
             source=self.source,
         )
-        command = [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={self.directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-        ]
-        with (self.directory / "prometheus.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._ready, 60, "Prometheus to be ready")
+        command = prometheus_command(
+            binary, config, self.directory / "data", f"127.0.0.1:{self.port}"
+        )
+        log = self.directory / "prometheus.log"
+        self.process = _launch(command, log, f"{self.url}/-/ready", "Prometheus", 60)
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, timeout=20)
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"Prometheus exited:\n{(self.directory / 'prometheus.log').read_text()}")
-        return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         return prometheus_api.query(self.url, promql)
@@ -186,27 +193,14 @@ class Alertmanager:
             )
         config = alertmanager_config.write_config(self.directory / "config", self.site_url)
         self._point_at_receiver(config)
-        command = [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={self.directory / 'data'}",
-            f"--web.listen-address={self.address}",
-            "--cluster.listen-address=",
-        ]
-        with (self.directory / "alertmanager.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._ready, 30, "Alertmanager to be ready")
+        command = alertmanager_config.command(binary, config, self.directory / "data", self.address)
+        log = self.directory / "alertmanager.log"
+        ready = f"http://{self.address}/-/ready"
+        self.process = _launch(command, log, ready, "Alertmanager", 30)
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, timeout=20)
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            log = (self.directory / "alertmanager.log").read_text()
-            pytest.fail(f"Alertmanager exited:\n{log}")
-        return httpx.get(f"http://{self.address}/-/ready", timeout=2).status_code == 200
 
     def _point_at_receiver(self, config: Path) -> None:
         """Webhooks to the test's receiver, and group timings of seconds instead of minutes."""

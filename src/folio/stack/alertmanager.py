@@ -32,3 +32,14 @@ def write_config(destination: Path, site_url: str, source: Path | None = None) -
         text = template.read_text(encoding="utf-8")
         template.write_text(SITE_URL_DEFINE.sub(rf"\g<1>{site_url}\g<2>", text), encoding="utf-8")
     return destination / CONFIG_NAME
+
+
+def command(binary: str, config: Path, storage: Path, address: str) -> list[str]:
+    """Alertmanager's command line for one instance, listening on ``address`` (host:port)."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={storage}",
+        f"--web.listen-address={address}",
+        "--cluster.listen-address=",  # one instance: no gossip port to collide with
+    ]

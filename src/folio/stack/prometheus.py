@@ -35,6 +35,17 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus")
 
 
+def command(binary: str, config: Path, storage: Path, address: str) -> list[str]:
+    """Prometheus's command line, listening on ``address`` (host:port)."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={storage}",
+        f"--web.listen-address={address}",
+        "--web.enable-lifecycle",
+    ]
+
+
 def write_config(
     destination: Path,
     targets: Targets,

@@ -13,7 +13,7 @@ from types import FrameType
 
 import httpx
 
-from folio.stack import alertmanager
+from folio.stack import alertmanager, prometheus
 from folio.stack.prometheus import Targets, prometheus_binary, write_config
 from folio.web.settings import WebSettings
 
@@ -210,13 +210,7 @@ def _start_alertmanager(stack: Stack, options: StackOptions, web: str) -> str | 
     config = alertmanager.write_config(directory / "config", site_url=web)
     address = f"{options.host}:{options.alertmanager_port}"
     log = (directory / "alertmanager.log").open("ab")
-    command = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.path={directory / 'data'}",
-        f"--web.listen-address={address}",
-        "--cluster.listen-address=",  # one instance: no gossip port to collide with
-    ]
+    command = alertmanager.command(binary, config, directory / "data", address)
     url = f"http://{address}"
     stack.start("alertmanager", command, url, "/-/ready", helper=True, stdout=log, stderr=log)
     return address
@@ -238,13 +232,7 @@ def _start_prometheus(
         alertmanager=alertmanager_address,
     )
     log = (directory / "prometheus.log").open("ab")
-    command = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={directory / 'data'}",
-        f"--web.listen-address={address}",
-        "--web.enable-lifecycle",
-    ]
+    command = prometheus.command(binary, config, directory / "data", address)
     url = f"http://{address}"
     stack.start("prometheus", command, url, "/-/ready", helper=True, stdout=log, stderr=log)
 
@@ -270,9 +258,9 @@ def _print_urls(stack: Stack, options: StackOptions) -> None:
     for service in stack.services:
         lines.append(f"  {service.name:<12} {service.url}")
     if any(s.name == "prometheus" for s in stack.services):
-        prometheus = f"http://{options.host}:{options.prometheus_port}"
-        lines.append(f"  targets      {prometheus}/targets")
-        lines.append(f"  alerts       {prometheus}/alerts")
+        prometheus_url = f"http://{options.host}:{options.prometheus_port}"
+        lines.append(f"  targets      {prometheus_url}/targets")
+        lines.append(f"  alerts       {prometheus_url}/alerts")
         if WebSettings().status_page:  # the same environment folio-web read
             lines.append(f"  status page  http://{options.host}:{options.web_port}/status")
     lines += ["Press Ctrl-C to stop everything.", ""]
