@@ -117,4 +117,4 @@ async def test_failing_collect_hook_is_counted_and_the_scrape_succeeds(
     registry.on_collect("broken_hook", broken)
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert 'folio_metrics_errors_total{hook="broken_hook"} 1' in response.text
+    assert 'folio_metrics_errors_total{hook="broken_hook",reason="exception"} 1' in response.text

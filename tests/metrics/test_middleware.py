@@ -220,7 +220,7 @@ async def test_a_failing_hook_never_breaks_the_request(registry: MetricsRegistry
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/ok")
     assert response.status_code == 200
-    assert registry.hook_errors.labels("http_middleware").value == 1
+    assert registry.hook_errors.labels("http_middleware", "exception").value == 1
 
 
 async def test_traceparent_becomes_an_exemplar(
@@ -254,7 +254,7 @@ async def test_a_failing_hook_after_the_response_is_counted(registry: MetricsReg
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/ok")
     assert response.json() == {"status": "ok"}
-    assert registry.hook_errors.labels("http_middleware").value == 1
+    assert registry.hook_errors.labels("http_middleware", "exception").value == 1
     assert requests(registry, "GET", "/ok", 200) == 1
 
 

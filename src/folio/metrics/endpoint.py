@@ -79,6 +79,7 @@ class MetricsEndpoint:
                 del self._renders[key]
 
     async def _render_in_pieces(self, openmetrics: bool, compressed: bool) -> bytes:
+        self.registry.maintain()  # on the event loop, where this worker's series are updated
         families = await asyncio.to_thread(collect, self.registry)
         compressor = (
             zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_HEADER) if compressed else None

@@ -16,6 +16,7 @@ from folio.metrics.families import (
     GaugeFamily,
     HistogramFamily,
 )
+from folio.metrics.multiprocess.checks import STORE_HOOK
 
 if TYPE_CHECKING:
     from folio.metrics.multiprocess.worker import WorkerMetrics
@@ -57,9 +58,11 @@ class MetricsRegistry:
         self.hook_errors = self.counter(
             "folio_metrics_errors_total",
             "Failures inside folio's instrumentation; the request or scrape went on without it.",
-            ["hook"],
+            ["hook", "reason"],
             max_series=1_000,
         )
+        if workers is not None:
+            workers.attach(self)
 
     def counter(
         self,
@@ -131,10 +134,25 @@ class MetricsRegistry:
         self.bridged.register(collector)
 
     def families_to_render(self) -> list[Family]:
-        """This process's families, or, across workers, every worker's values merged."""
+        """This process's families, or, across workers, every worker's values merged.
+
+        Should the merge fail, this worker's own values are rendered rather than nothing.
+        """
         if self.workers is None:
             return list(self.families.values())
-        return self.workers.merged_families(self)
+        try:
+            return self.workers.merged_families(self)
+        except Exception:
+            self.record_hook_error(STORE_HOOK)
+            return list(self.families.values())
+
+    def maintain(self) -> None:
+        """Across workers, let this one repair its files; call it on the event loop."""
+        if self.workers is not None:
+            try:
+                self.workers.maintain()
+            except Exception:
+                self.record_hook_error(STORE_HOOK)
 
     def run_collect_hooks(self) -> None:
         for name, hook in self.collect_hooks:
@@ -146,7 +164,7 @@ class MetricsRegistry:
     def record_hook_error(self, hook: str) -> None:
         """Log and count a failure inside instrumentation; never raises."""
         logger.exception("folio.metrics hook %r failed; continuing without it", hook)
-        self.hook_errors.labels(hook).inc()
+        self.hook_errors.labels(hook, "exception").inc()
 
     def _register(self, family: FamilyT) -> FamilyT:
         if family.name in self.families:

@@ -87,5 +87,7 @@ class LoopLagSampler:
                 self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
             if self.registry.workers is not None:
                 # Only the scraped worker renders; the others publish their scrape-time
-                # values (pool sizes, GC counts) on this tick instead.
+                # values (pool sizes, GC counts) on this tick instead, and repair their
+                # files if someone damaged them.
                 self.registry.run_collect_hooks()
+                self.registry.maintain()

@@ -190,7 +190,17 @@ def test_reset_removes_a_previous_runs_files(directory: Path) -> None:
     assert total(samples(worker_registry(directory)), "jobs_total") == 0
 
 
-def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
-    """Pointing workers at a directory that does not exist fails with the path in the message."""
-    with pytest.raises(ValueError, match="does not exist"):
-        MetricsDirectory(tmp_path / "nope")
+def test_a_file_in_place_of_the_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """Pointing workers at a regular file fails with the path in the message."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is not a directory"):
+        MetricsDirectory(tmp_path / "file")
+
+
+def test_a_deleted_directory_is_made_again(tmp_path: Path) -> None:
+    """A worker started after the directory was deleted recreates it rather than failing."""
+    path = tmp_path / "gone" / "metrics"
+    registry = worker_registry(path)
+    registry.families["jobs"].labels("k").inc()
+    assert path.is_dir()
+    assert total(samples(registry), "jobs_total") == 1

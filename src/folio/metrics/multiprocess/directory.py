@@ -9,37 +9,46 @@ A lock file orders compaction (exclusive) against merging (shared), so a scrape 
 sees a dead worker both in the archive and in its own files, nor in neither. The archive
 also names the files it folded in: were the process to die after writing the archive but
 before deleting them, they are skipped, never counted twice.
+
+Nothing in the directory can fail a merge or a compaction. A file that is truncated,
+damaged or holds senseless values is moved to ``quarantine/`` for inspection and left
+out; a dead worker's file gives up what can still be trusted first. Faults are counted:
+those found while merging in ``faults``, for the worker to export, and those found while
+compacting in the archive itself, since the supervisor that compacts exports nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import add
 from pathlib import Path
 
-from folio.metrics.multiprocess.store import (
-    PER_WORKER,
-    SUMMED,
-    Segment,
-    SegmentReader,
-    SeriesKey,
-    WorkerStore,
+from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
+from folio.metrics.multiprocess.checks import (
+    ERRORS_FAMILY,
+    STORE_HOOK,
+    StoreFault,
+    os_reason,
 )
+from folio.metrics.multiprocess.reader import SegmentReader, Values, salvage
+from folio.metrics.multiprocess.store import PER_WORKER, SUMMED, Segment, SeriesKey
+from folio.metrics.multiprocess.writer import WorkerStore
 
-ARCHIVE = "archive.json"
 LOCK = ".lock"
+QUARANTINE = "quarantine"
+QUARANTINE_KEEPS = 20  # files kept for inspection; older ones are deleted
 WORKER_PREFIX = "worker-"
 
-Values = list[float]
+logger = logging.getLogger("folio.metrics")
+
 SeriesValues = dict[tuple[str, ...], Values]
-# The files already folded in, and the summed series of every worker gone.
-Archive = tuple[frozenset[str], list[tuple[SeriesKey, Values]]]
 
 
 def pid_alive(pid: int) -> bool:
@@ -82,12 +91,16 @@ class MetricsDirectory:
     """One service's shared metrics directory, as every worker (and the supervisor) sees it."""
 
     def __init__(self, path: Path, *, is_alive: Callable[[int], bool] = pid_alive) -> None:
-        if not path.is_dir():
-            raise ValueError(f"metrics directory {path} does not exist or is not a directory")
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"metrics directory {path} is not a directory")
         self.path = path
         self.is_alive = is_alive
+        self.faults: Counter[str] = Counter()  # found while merging; the worker counts them
         self._readers: dict[str, SegmentReader] = {}
         self._archive: tuple[tuple[int, int], Archive] | None = None
+        self._left_out: set[tuple[str, int]] = set()  # bad files that could not be moved
+        self._logged: set[str] = set()
+        self._ensure_exists()
 
     @staticmethod
     def reset(path: Path) -> None:
@@ -98,53 +111,53 @@ class MetricsDirectory:
                 entry.unlink()
 
     def open_worker(self) -> WorkerStore:
-        return WorkerStore(self.path, secrets.token_hex(4))
+        return WorkerStore(self.path, os.getpid(), secrets.token_hex(4))
 
     def compact(self) -> int:
         """Fold dead workers' files into the archive and delete them; the files removed."""
-        with self._locked(fcntl.LOCK_EX):
-            folded, series = self._archived()
-            dead = [
-                entry
-                for entry in sorted(self.path.iterdir())
-                if (pid := worker_pid(entry.name)) is not None and not self.is_alive(pid)
-            ]
-            if not dead:
-                return 0
-            archived = Merged()
-            for key, values in series:
-                archived.add(key, values, "")
-            for entry in dead:
-                if entry.name not in folded:
-                    self._fold(entry, archived)
-            self._write_archive(archived, [entry.name for entry in dead])
-            for entry in dead:
-                self._forget(entry.name)
-                entry.unlink()
-            return len(dead)
+        try:
+            with self._locked(fcntl.LOCK_EX):
+                return self._compact()
+        except OSError as error:  # the directory refused the archive, or the lock
+            self._notice(os_reason(error), "compaction", f"dead workers stay unfolded: {error}")
+            return 0
 
     def merge(self) -> Merged:
         """The archive plus every live worker's files, read under the shared lock."""
         merged = Merged()
-        with self._locked(fcntl.LOCK_SH):
-            folded, series = self._archived()
-            for key, values in series:
-                merged.add(key, values, "")
-            names = sorted(os.listdir(self.path))
-            for name in names:
-                pid = worker_pid(name)
-                if pid is None or name in folded:
-                    continue
-                reader = self._reader(name)
-                if reader is None:
-                    continue
-                merged.pids.add(pid)
-                segment = reader.segment
-                for key, start, size in reader.refresh():
-                    merged.add(key, segment.values(start, size), str(pid))
-            for gone in self._readers.keys() - set(names):
-                self._forget(gone)
+        try:
+            with self._locked(fcntl.LOCK_SH):
+                self._merge(merged)
+        except OSError as error:
+            self._notice(os_reason(error), "merge", f"the directory cannot be read: {error}")
         return merged
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off merges and compactions, e.g. while a worker replaces its files.
+
+        If the lock cannot be had, the work goes on without it: a scrape may then count a
+        worker's series twice, once, which beats never replacing damaged files.
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._locked(fcntl.LOCK_EX))
+            except OSError as error:
+                self._notice(os_reason(error), "lock", f"the directory cannot be locked: {error}")
+            yield
+
+    def set_aside(self, name: str, reason: str) -> bool:
+        """Move ``name`` to quarantine/; False when someone else already had."""
+        quarantine = self.path / QUARANTINE
+        try:
+            quarantine.mkdir(exist_ok=True)
+            kept = sorted(quarantine.iterdir(), key=lambda entry: entry.stat().st_mtime)
+            for old in kept[: max(0, len(kept) - QUARANTINE_KEEPS + 1)]:
+                old.unlink()
+            os.replace(self.path / name, quarantine / f"{name}.{reason}")
+        except FileNotFoundError:
+            return False
+        return True
 
     def storage_bytes(self) -> int:
         """Bytes the directory holds on disk (files are sparse: only pages written count)."""
@@ -152,8 +165,63 @@ class MetricsDirectory:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _compact(self) -> int:
+        folded, series = self._archived()
+        dead = [
+            entry
+            for entry in sorted(self.path.iterdir())
+            if (pid := worker_pid(entry.name)) is not None and not self.is_alive(pid)
+        ]
+        if not dead:
+            return 0
+        archived = Merged()
+        for key, values in series:
+            archived.add(key, values, "")
+        faulty: dict[str, str] = {}
+        for entry in dead:
+            if entry.name in folded:
+                continue
+            fault = self._fold(entry.name, archived)
+            if fault is not None:
+                faulty[entry.name] = fault.reason
+                self._log_once(fault.reason, f"{entry.name}: {fault}; kept what could be trusted")
+                errors = (SUMMED, ERRORS_FAMILY, (STORE_HOOK, fault.reason))
+                archived.add(errors, [1.0], "")
+        write_archive(self.path, archived.summed, [entry.name for entry in dead])
+        for entry in dead:
+            self._forget(entry.name)
+            if entry.name in faulty:
+                with contextlib.suppress(OSError):
+                    self.set_aside(entry.name, faulty[entry.name])
+            entry.unlink(missing_ok=True)
+        return len(dead)
+
+    def _merge(self, merged: Merged) -> None:
+        folded, series = self._archived()
+        for key, values in series:
+            merged.add(key, values, "")
+        names = sorted(os.listdir(self.path))
+        for name in names:
+            pid = worker_pid(name)
+            if pid is None or name in folded:
+                continue
+            reader = self._reader(name)
+            if reader is None:
+                continue
+            try:
+                found = reader.read()
+            except StoreFault as fault:
+                self._leave_out(name, fault)
+                continue
+            merged.pids.add(pid)
+            for key, values in found:
+                merged.add(key, values, str(pid))
+        for gone in self._readers.keys() - set(names):
+            self._forget(gone)
+
     @contextlib.contextmanager
     def _locked(self, mode: int) -> Iterator[None]:
+        self._ensure_exists()
         descriptor = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, mode)
@@ -161,28 +229,65 @@ class MetricsDirectory:
         finally:
             os.close(descriptor)  # closing releases the lock
 
+    def _ensure_exists(self) -> None:
+        """Recreate the directory if it was deleted; the workers then republish into it."""
+        if not self.path.is_dir():
+            with contextlib.suppress(OSError):
+                self.path.mkdir(parents=True, exist_ok=True)
+
     def _reader(self, name: str) -> SegmentReader | None:
         reader = self._readers.get(name)
-        if reader is None:
-            try:
-                reader = SegmentReader(Segment(self.path / name, create=False))
-            except (FileNotFoundError, ValueError):
-                return None  # removed meanwhile, or not ours
-            self._readers[name] = reader
+        if reader is not None:
+            return reader
+        try:
+            segment = Segment(self.path / name, create=False)
+        except FileNotFoundError:
+            return None  # removed meanwhile
+        except StoreFault as fault:
+            self._leave_out(name, fault)
+            return None
+        if (name, segment.inode) in self._left_out:
+            segment.close()
+            return None
+        reader = self._readers[name] = SegmentReader(segment)
         return reader
+
+    def _leave_out(self, name: str, fault: StoreFault) -> None:
+        """Quarantine a bad file and count it, once, whoever of the readers gets there first."""
+        reader = self._readers.get(name)
+        self._forget(name)
+        try:
+            moved = self.set_aside(name, fault.reason)
+        except OSError:
+            # It stays where it is, so remember not to read it again (by inode: a new file
+            # of the same name is read).
+            with contextlib.suppress(OSError):
+                inode = reader.segment.inode if reader else os.stat(self.path / name).st_ino
+                self._left_out.add((name, inode))
+            moved = True
+        if moved and self._log_once(f"{name}:{fault.reason}", f"{name} left out: {fault}"):
+            self.faults[fault.reason] += 1
 
     def _forget(self, name: str) -> None:
         reader = self._readers.pop(name, None)
         if reader is not None:
             reader.segment.close()
 
-    def _fold(self, entry: Path, archived: Merged) -> None:
-        reader = self._reader(entry.name)
-        if reader is None:
-            return
-        for key, start, size in reader.refresh():
-            if key[0] == SUMMED:
-                archived.add(key, reader.segment.values(start, size), "")
+    def _fold(self, name: str, archived: Merged) -> StoreFault | None:
+        self._forget(name)
+        try:
+            segment = Segment(self.path / name, create=False)
+        except FileNotFoundError:
+            return None
+        except StoreFault as unreadable:
+            return unreadable
+        try:
+            kept, damage = salvage(segment)
+        finally:
+            segment.close()
+        for key, values in kept:
+            archived.add(key, values, "")
+        return damage
 
     def _archived(self) -> Archive:
         """The archive's folded file names and series, parsed again only when replaced."""
@@ -192,21 +297,26 @@ class MetricsDirectory:
             return frozenset(), []
         stamp = (status.st_ino, status.st_mtime_ns)
         if self._archive is None or self._archive[0] != stamp:
-            content = json.loads((self.path / ARCHIVE).read_text())
-            series = [
-                ((SUMMED, name, tuple(labels)), values)
-                for name, labels, values in content["series"]
-            ]
-            self._archive = (stamp, (frozenset(content["folded"]), series))
+            try:
+                archive = read_archive(self.path)
+            except StoreFault as fault:
+                # The dead workers' counts in it are lost; the next compaction starts anew.
+                with contextlib.suppress(OSError):
+                    if self.set_aside(ARCHIVE, fault.reason):
+                        self.faults[fault.reason] += 1
+                self._log_once(f"{ARCHIVE}:{fault.reason}", f"{ARCHIVE} left out: {fault}")
+                return frozenset(), []
+            self._archive = (stamp, archive)
         return self._archive[1]
 
-    def _write_archive(self, archived: Merged, folded: list[str]) -> None:
-        rows = [
-            [name, list(label_values), values]
-            for name, series in sorted(archived.summed.items())
-            for label_values, values in series.items()
-        ]
-        temporary = self.path / f".{ARCHIVE}.{os.getpid()}"
-        content = {"folded": folded, "series": rows}
-        temporary.write_text(json.dumps(content, separators=(",", ":")))
-        os.replace(temporary, self.path / ARCHIVE)  # readers see the old archive or the new
+    def _notice(self, reason: str, where: str, message: str) -> None:
+        """Count and log a directory failure once until it clears."""
+        if self._log_once(f"{where}:{reason}", message):
+            self.faults[reason] += 1
+
+    def _log_once(self, key: str, message: str) -> bool:
+        if key in self._logged:
+            return False
+        self._logged.add(key)
+        logger.warning("folio.metrics: %s", message)
+        return True

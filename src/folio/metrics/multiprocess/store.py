@@ -3,12 +3,18 @@
 Each worker writes its own files, named ``worker-<pid>-<nonce>-<segment>.db``. A file is a
 fixed-size, memory-mapped segment: a header, then entries of
 
-    u32 key length | u32 number of values | key (UTF-8 JSON, padded to 8) | f64 values
+    u32 key length | u32 number of values | u32 CRC-32 | u32 zero | key, padded to 8 | f64s
+
+The key is UTF-8 JSON. The CRC covers the two lengths and the key, which never change once
+written, so a reader can tell a damaged entry from a good one; the values change on every
+request, so they are checked for sense instead (see folio.metrics.multiprocess.checks).
 
 A series is appended once, when the worker first uses it; after that the worker updates
 its values in place, through a memoryview, as fast as a list. The header's ``used`` field
 moves only after an entry is complete, so a reader never parses half an entry. Aligned
 8-byte writes are atomic on the platforms folio runs on, so readers see each value whole.
+Disk space is reserved before an entry is written, so a full disk is an ``OSError`` at
+append time, never a SIGBUS when a page is first touched.
 """
 
 from __future__ import annotations
@@ -17,22 +23,32 @@ import json
 import mmap
 import os
 import struct
-from dataclasses import dataclass, field
+import zlib
 from pathlib import Path
 from typing import cast
 
-MAGIC = b"FOLIOMP1"
+from folio.metrics.multiprocess import pageguard
+from folio.metrics.multiprocess.checks import CORRUPT, TRUNCATED, StoreFault
+
+MAGIC = b"FOLIOMP2"
 HEADER = struct.Struct("<8sQ")  # magic, bytes used (header included)
-ENTRY = struct.Struct("<II")  # key length, number of values
-SEGMENT_BYTES = 1 << 20  # sparse on disk: untouched pages cost nothing
+ENTRY = struct.Struct("<IIII")  # key length, number of values, CRC-32, zero
+LENGTHS = struct.Struct("<II")
+SEGMENT_BYTES = 1 << 20
+RESERVE_BYTES = 64 << 10  # disk space is claimed this much at a time, ahead of use
 DOUBLE = 8
+MAX_KEY_BYTES = 1 << 16
+MAX_VALUES = 1 << 16
 
 # Key kinds: what a series' values mean once its worker is gone.
 SUMMED = "s"  # counters and histograms: kept, folded into the archive
 LIVE = "l"  # gauges summed over live workers: dropped with their worker
 PER_WORKER = "w"  # one series per live worker: dropped with their worker
+KINDS = (SUMMED, LIVE, PER_WORKER)
 
 SeriesKey = tuple[str, str, tuple[str, ...]]  # kind, family name, label values
+# A parsed entry: its key, where its values start (in doubles), how many, and its offset.
+Entry = tuple[SeriesKey, int, int, int]
 
 
 def encode_key(key: SeriesKey) -> bytes:
@@ -41,110 +57,132 @@ def encode_key(key: SeriesKey) -> bytes:
 
 
 def decode_key(raw: bytes) -> SeriesKey:
-    kind, name, label_values = json.loads(raw)
+    """The key ``raw`` encodes; StoreFault(corrupt) for anything else."""
+    try:
+        kind, name, label_values = json.loads(raw)
+    except (ValueError, TypeError) as error:
+        raise StoreFault(CORRUPT, f"unreadable series key: {error}") from None
+    if (
+        kind not in KINDS
+        or not isinstance(name, str)
+        or not isinstance(label_values, list)
+        or not all(isinstance(value, str) for value in label_values)
+    ):
+        raise StoreFault(CORRUPT, f"malformed series key {raw[:80]!r}")
     return kind, name, tuple(label_values)
 
 
-def _padded(length: int) -> int:
+def entry_header(key: bytes, size: int) -> bytes:
+    """The 16 bytes before ``key``: what a reader checks the entry against."""
+    lengths = LENGTHS.pack(len(key), size)
+    return ENTRY.pack(len(key), size, zlib.crc32(key, zlib.crc32(lengths)), 0)
+
+
+def padded(length: int) -> int:
     return (length + DOUBLE - 1) // DOUBLE * DOUBLE
 
 
 class Segment:
-    """One memory-mapped file of entries."""
+    """One memory-mapped file of entries, guarded against truncation under it."""
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
-        descriptor = os.open(path, flags, 0o600)
+        self.descriptor = os.open(path, flags, 0o600)
         try:
             if create:
-                os.ftruncate(descriptor, SEGMENT_BYTES)
-            size = os.fstat(descriptor).st_size
-            self.map = mmap.mmap(descriptor, size)
-        finally:
-            os.close(descriptor)
+                os.ftruncate(self.descriptor, SEGMENT_BYTES)
+                os.posix_fallocate(self.descriptor, 0, RESERVE_BYTES)
+            status = os.fstat(self.descriptor)
+            self.inode = status.st_ino
+            if status.st_size < HEADER.size:
+                raise StoreFault(TRUNCATED, f"{path.name} is {status.st_size} bytes long")
+            # Whole doubles only: a file cut mid-value is still read up to the cut.
+            self.map = mmap.mmap(self.descriptor, status.st_size - status.st_size % DOUBLE)
+        except BaseException:
+            if create:
+                path.unlink(missing_ok=True)
+            os.close(self.descriptor)
+            raise
+        self.reserved = RESERVE_BYTES if create else status.st_size
+        self.address = pageguard.guard(self.map)
         self.doubles: memoryview[float] = memoryview(self.map).cast("d")
         if create:
             HEADER.pack_into(self.map, 0, MAGIC, HEADER.size)
-        elif size < HEADER.size or HEADER.unpack_from(self.map, 0)[0] != MAGIC:
+        elif HEADER.unpack_from(self.map, 0)[0] != MAGIC:
             self.close()
-            raise ValueError(f"{path} is not a folio metrics file")
+            raise StoreFault(CORRUPT, f"{path.name} is not a folio metrics file")
 
     @property
     def used(self) -> int:
         return int(HEADER.unpack_from(self.map, 0)[1])
 
-    def append(self, key: bytes, size: int) -> memoryview[float] | None:
-        """Zeroed cells for a new series, or None when this segment is full."""
+    def size_on_disk(self) -> int:
+        """The file's length now: less than the mapping's once someone has truncated it."""
+        return os.fstat(self.descriptor).st_size
+
+    def append(self, key: bytes, size: int) -> tuple[memoryview[float], int] | None:
+        """Zeroed cells for a new series and the entry's offset; None when the file is full.
+
+        Raises OSError when the disk has no room for the entry.
+        """
         start = self.used
-        values_at = start + ENTRY.size + _padded(len(key))
+        values_at = start + ENTRY.size + padded(len(key))
         end = values_at + size * DOUBLE
         if end > len(self.map):
             return None
-        ENTRY.pack_into(self.map, start, len(key), size)
-        self.map[start + ENTRY.size : start + ENTRY.size + len(key)] = key
+        if end > self.reserved:
+            claim = min(len(self.map), padded(end) + RESERVE_BYTES) - self.reserved
+            os.posix_fallocate(self.descriptor, self.reserved, claim)
+            self.reserved += claim
+        # Whatever was past ``used`` (garbage, a crashed writer's half entry) is overwritten.
+        padding = bytes(values_at - start - ENTRY.size - len(key))
+        self.map[start:values_at] = entry_header(key, size) + key + padding
+        cells = self.doubles[values_at // DOUBLE : end // DOUBLE]
+        for index in range(size):
+            cells[index] = 0.0
         HEADER.pack_into(self.map, 0, MAGIC, end)  # publish only the finished entry
-        return self.doubles[values_at // DOUBLE : end // DOUBLE]
+        return cells, start
 
     def values(self, start: int, size: int) -> list[float]:
         """A copy of ``size`` values from value index ``start``."""
         return cast(list[float], self.doubles[start : start + size].tolist())
 
-    def entries(self, start: int) -> tuple[list[tuple[bytes, int, int]], int]:
-        """(key, first value index, value count) of the entries from ``start`` on, and the end."""
-        found = []
-        position = max(start, HEADER.size)
+    def entries(self, start: int, found: list[Entry]) -> int:
+        """Append the entries from offset ``start`` on to ``found``; returns where they end.
+
+        Raises StoreFault at the first entry that is truncated or damaged, after appending
+        the good ones before it.
+        """
+        length = self.size_on_disk()
+        if length < HEADER.size:
+            raise StoreFault(TRUNCATED, f"{self.path.name} is {length} bytes long")
         used = self.used
+        if used < HEADER.size or used > max(len(self.map), SEGMENT_BYTES) or used % DOUBLE:
+            raise StoreFault(CORRUPT, f"{self.path.name} claims {used} bytes in use")
+        length = min(length, len(self.map))  # never read past the mapping, nor the file
+        position = max(start, HEADER.size)
         while position < used:
-            key_length, size = ENTRY.unpack_from(self.map, position)
+            if position + ENTRY.size > length:
+                raise StoreFault(TRUNCATED, f"{self.path.name} ends at {length} of {used} bytes")
+            key_length, size, checksum, zero = ENTRY.unpack_from(self.map, position)
             key_at = position + ENTRY.size
-            values_at = key_at + _padded(key_length)
-            found.append((bytes(self.map[key_at : key_at + key_length]), values_at // DOUBLE, size))
-            position = values_at + size * DOUBLE
-        return found, position
+            values_at = key_at + padded(key_length)
+            end = values_at + size * DOUBLE
+            if zero or key_length > MAX_KEY_BYTES or not 0 < size <= MAX_VALUES or end > used:
+                raise StoreFault(CORRUPT, f"{self.path.name}: bad entry at byte {position}")
+            if end > length:
+                raise StoreFault(TRUNCATED, f"{self.path.name} ends at {length} of {used} bytes")
+            key = bytes(self.map[key_at : key_at + key_length])
+            if entry_header(key, size)[8:12] != checksum.to_bytes(4, "little"):
+                raise StoreFault(CORRUPT, f"{self.path.name}: checksum mismatch at byte {position}")
+            found.append((decode_key(key), values_at // DOUBLE, size, position))
+            position = end
+        return position
 
     def close(self) -> None:
+        """Unmap the file; BufferError while a series' cells are still in use elsewhere."""
         self.doubles.release()
         self.map.close()
-
-
-class WorkerStore:
-    """This worker's files: it appends series and hands out their cells."""
-
-    def __init__(self, directory: Path, nonce: str) -> None:
-        self.directory = directory
-        self.pid = os.getpid()
-        self.prefix = f"worker-{self.pid}-{nonce}"
-        self.segments: list[Segment] = []
-        self._add_segment()
-
-    def allocate(self, key: SeriesKey, size: int) -> memoryview[float]:
-        encoded = encode_key(key)
-        if ENTRY.size + _padded(len(encoded)) + size * DOUBLE > SEGMENT_BYTES - HEADER.size:
-            raise ValueError(f"series {key!r} is too large for a metrics file")
-        cells = self.segments[-1].append(encoded, size)
-        if cells is None:
-            cells = self._add_segment().append(encoded, size)
-            assert cells is not None  # a fresh segment fits any entry that passed the check
-        return cells
-
-    def _add_segment(self) -> Segment:
-        path = self.directory / f"{self.prefix}-{len(self.segments)}.db"
-        segment = Segment(path, create=True)
-        self.segments.append(segment)
-        return segment
-
-
-@dataclass
-class SegmentReader:
-    """A reader's view of one segment: entries parsed so far, parsed again only when new."""
-
-    segment: Segment
-    parsed_to: int = 0
-    series: list[tuple[SeriesKey, int, int]] = field(default_factory=list)
-
-    def refresh(self) -> list[tuple[SeriesKey, int, int]]:
-        if self.segment.used != self.parsed_to:
-            entries, self.parsed_to = self.segment.entries(self.parsed_to)
-            self.series.extend((decode_key(raw), start, size) for raw, start, size in entries)
-        return self.series
+        pageguard.unguard(self.address)
+        os.close(self.descriptor)

@@ -1,20 +1,49 @@
-"""One worker's part in a multi-worker service: where its series live, and what it sees."""
+"""One worker's part in a multi-worker service: where its series live, and what it sees.
+
+Besides allocating cells and rendering everyone's values merged, a worker looks after its
+own files (``maintain``): when they were deleted, truncated or set aside as damaged, it
+writes what it still holds into fresh files, and when series had to stay in its memory
+(a full disk, a read-only directory), it moves them into its files once there is room.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from folio.metrics.families import Aggregate, Allocator, Cells
-from folio.metrics.multiprocess.directory import Merged, MetricsDirectory
-from folio.metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED
+from folio.metrics.families import (
+    Aggregate,
+    Allocator,
+    Cells,
+    CounterChild,
+    GaugeChild,
+    HistogramChild,
+)
+from folio.metrics.multiprocess.checks import (
+    MISSING,
+    REASONS,
+    STORE_HOOK,
+    TRUNCATED,
+    StoreFault,
+    checked_count,
+)
+from folio.metrics.multiprocess.directory import QUARANTINE, Merged, MetricsDirectory
+from folio.metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED, SeriesKey
 from folio.metrics.multiprocess.view import MergedView
+from folio.metrics.multiprocess.writer import WorkerStore
 
 if TYPE_CHECKING:
     from folio.metrics.registry import Family, MetricsRegistry
 
+logger = logging.getLogger("folio.metrics")
+
 # The environment variable the supervisor sets for its workers.
 DIRECTORY_ENV = "FOLIO_METRICS_DIR"
+
+Child = CounterChild | GaugeChild | HistogramChild
 
 
 class WorkerMetrics:
@@ -24,24 +53,141 @@ class WorkerMetrics:
         self.directory = MetricsDirectory(path)
         self.store = self.directory.open_worker()
         self.view = MergedView()
-        self.live_pids: list[int] = [self.store.pid]
+        self.live_pids: list[int] = [os.getpid()]
+        self.registry: MetricsRegistry | None = None
+        self._kinds: dict[str, str] = {}  # family name -> the kind its keys carry
 
     def allocator(self, name: str, kind: str, aggregate: Aggregate) -> Allocator | None:
         """How ``name``'s series get their cells: in this worker's file, unless local."""
         if aggregate == "local":
             return None
         code = PER_WORKER if aggregate == "per_worker" else LIVE if kind == "gauge" else SUMMED
-        allocate = self.store.allocate
+        self._kinds[name] = code
 
         def cells(label_values: tuple[str, ...], size: int) -> Cells:
-            # A memoryview of doubles indexes and assigns like a list of floats.
-            return cast(Cells, allocate((code, name, label_values), size))
+            # Looked up on each call: maintain() may have moved this worker to new files.
+            return self.store.allocate((code, name, label_values), size)
 
         return cells
+
+    def attach(self, registry: MetricsRegistry) -> None:
+        """Count the store's faults in ``registry``, each reason served at 0 from the start."""
+        self.registry = registry
+        for reason in REASONS:
+            registry.hook_errors.labels(STORE_HOOK, reason)
+
+    def maintain(self) -> None:
+        """Republish this worker's series if its files were damaged; count what went wrong.
+
+        Call it from the event loop's thread, where the series are updated, so that no
+        update lands in the old cells after their values were copied.
+        """
+        damage = self.store.damage()
+        if damage is not None:
+            self._republish(damage)
+        elif self.store.in_memory:
+            self._adopt()
+        self._count_faults()
 
     def merged_families(self, registry: MetricsRegistry) -> list[Family]:
         """Fold in dead workers, then every family with all workers' values combined."""
         self.directory.compact()
         merged: Merged = self.directory.merge()
-        self.live_pids = sorted(merged.pids)
+        pid = str(os.getpid())
+        for key, cells in self.store.in_memory.items():
+            merged.add(key, list(cells), pid)  # only this worker can show these
+        self.live_pids = sorted(merged.pids | {os.getpid()})
+        self._count_faults()
         return self.view.families(registry.families.values(), merged)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _children(self) -> Iterator[tuple[SeriesKey, Child]]:
+        assert self.registry is not None, "attach() a registry first"
+        families: list[Family] = list(self.registry.families.values())
+        for family in families:
+            code = self._kinds.get(family.name)
+            if code is not None:
+                children: list[Child] = list(family.samples_children())
+                for child in children:
+                    yield (code, family.name, child.label_values), child
+
+    def _republish(self, damage: str) -> None:
+        old, new = self.store, self.directory.open_worker()
+        with self.directory.exclusive():
+            damaged = old.damaged_keys()
+            for key, child in self._children():
+                values = _trusted(key, child.cells, damaged)
+                cells = new.allocate(key, len(values))
+                for index, value in enumerate(values):
+                    cells[index] = value
+                child.cells = cells
+            self._retire(old)
+        self.store = new
+        new.faults.update(old.faults)
+        logger.warning(
+            "folio.metrics: worker %d republished its series (%s; %d lost)",
+            os.getpid(),
+            damage,
+            len(damaged),
+        )
+
+    def _retire(self, old: WorkerStore) -> None:
+        """Delete the old files, or set them aside if cut short; count what nobody else has."""
+        quarantine = self.directory.path / QUARANTINE
+        set_aside = os.listdir(quarantine) if quarantine.is_dir() else []
+        noticed: set[str] = set()
+        for segment in old.segments:
+            name = segment.path.name
+            try:
+                inode = os.stat(segment.path).st_ino
+            except FileNotFoundError:
+                # A reader that set it aside has counted it; a deletion nobody has.
+                if not any(entry.startswith(name) for entry in set_aside):
+                    noticed.add(MISSING)
+                continue
+            if inode != segment.inode:
+                noticed.add(MISSING)
+            elif segment.size_on_disk() < len(segment.map):
+                try:
+                    self.directory.set_aside(name, TRUNCATED)
+                except OSError:
+                    segment.path.unlink(missing_ok=True)
+                noticed.add(TRUNCATED)
+            else:
+                segment.path.unlink(missing_ok=True)
+        for reason in noticed:
+            old.faults[reason] += 1
+        old.close()
+
+    def _adopt(self) -> None:
+        """Move series kept in memory into this worker's files, now that there may be room."""
+        waiting = self.store.in_memory
+        for key, child in self._children():
+            if key in waiting:
+                cells = self.store.place(key, list(child.cells))
+                if cells is None:
+                    return  # still no room: try again on the next pass
+                child.cells = cells
+
+    def _count_faults(self) -> None:
+        if self.registry is None:
+            return
+        for faults in (self.store.faults, self.directory.faults):
+            for reason, count in list(faults.items()):
+                self.registry.hook_errors.labels(STORE_HOOK, reason).inc(count)
+                faults[reason] -= count
+                if not faults[reason]:
+                    del faults[reason]
+
+
+def _trusted(key: SeriesKey, cells: Cells, damaged: set[SeriesKey]) -> list[float]:
+    """A series' values if they can be trusted; zeros if they were damaged or make no sense."""
+    if key in damaged:
+        return [0.0] * len(cells)
+    values = cast(list[float], list(cells))
+    try:
+        checked_count(key[0] == SUMMED, values)
+    except StoreFault:
+        return [0.0] * len(values)
+    return values

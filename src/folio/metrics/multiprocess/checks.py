@@ -1,0 +1,56 @@
+"""What can go wrong with the files workers share, and the checks that notice it.
+
+Each fault has a reason, the ``reason`` label of
+``folio_metrics_errors_total{hook="metrics_store"}``.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+from collections.abc import Sequence
+
+TRUNCATED = "truncated"  # a file shorter than what it says it holds
+CORRUPT = "corrupt"  # a damaged header, entry, key or archive
+BAD_VALUE = "bad_value"  # a value no counter can hold: negative, not finite, absurd
+MISSING = "missing"  # a worker's own file, or the whole directory, deleted under it
+DISK_FULL = "disk_full"  # no room for a new series: it is kept in the worker's memory
+UNWRITABLE = "unwritable"  # the directory refused a write: permissions, read-only mount
+REASONS = (TRUNCATED, CORRUPT, BAD_VALUE, MISSING, DISK_FULL, UNWRITABLE)
+
+# The series faults are counted in: folio_metrics_errors_total{hook="metrics_store",reason}.
+ERRORS_FAMILY = "folio_metrics_errors"
+STORE_HOOK = "metrics_store"
+
+# Past 2**53 a double no longer counts in ones: no real counter gets there.
+LARGEST = float(2**53)
+
+
+class StoreFault(Exception):
+    """A fault found in the shared files; ``reason`` is one of REASONS."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def os_reason(error: OSError) -> str:
+    """The reason an OSError from writing to the directory stands for."""
+    return DISK_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else UNWRITABLE
+
+
+def checked_count(summed: bool, values: Sequence[float]) -> float:
+    """Raise StoreFault(bad_value) for values no series can hold; returns the series' count.
+
+    Every value must be finite and within +-2**53. A counter, and each bucket of a
+    histogram (all but its last value, the sum), must also not be negative. The count
+    (a counter's value, a histogram's observations) lets a reader see it never goes down.
+    """
+    if not math.isfinite(sum(values)) or max(values) > LARGEST or min(values) < -LARGEST:
+        raise StoreFault(BAD_VALUE, f"a value out of range in {list(values)[:8]}")
+    if not summed:
+        return 0.0
+    counts = values if len(values) == 1 else values[:-1]
+    if min(counts) < 0:
+        raise StoreFault(BAD_VALUE, f"a negative count in {list(values)[:8]}")
+    return counts[0] if len(counts) == 1 else sum(counts)

@@ -1,0 +1,71 @@
+"""Reading another worker's file: every entry checked, every value checked for sense."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from folio.metrics.multiprocess.checks import BAD_VALUE, CORRUPT, StoreFault, checked_count
+from folio.metrics.multiprocess.store import SUMMED, Entry, Segment, SeriesKey
+
+Values = list[float]
+
+
+@dataclass
+class SegmentReader:
+    """A reader's view of one segment: entries parsed so far, parsed again only when new.
+
+    It remembers each summed series' count, because a live worker's counters never go down:
+    one that does was overwritten.
+    """
+
+    segment: Segment
+    parsed_to: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    counts: list[float] = field(default_factory=list)
+
+    def read(self) -> list[tuple[SeriesKey, Values]]:
+        """Every series and its values; StoreFault if anything in the file is wrong."""
+        segment = self.segment
+        if segment.size_on_disk() < len(segment.map):
+            raise StoreFault("truncated", f"{segment.path.name} was truncated")
+        if segment.used != self.parsed_to:
+            self.parsed_to = segment.entries(self.parsed_to, self.entries)
+            self.counts.extend([0.0] * (len(self.entries) - len(self.counts)))
+        found = []
+        counts = self.counts
+        for index, (key, start, size, _) in enumerate(self.entries):
+            values = segment.values(start, size)
+            count = checked_count(key[0] == SUMMED, values)
+            if count < counts[index]:
+                raise StoreFault(BAD_VALUE, f"{key[1]} went down from {counts[index]} to {count}")
+            counts[index] = count
+            found.append((key, values))
+        return found
+
+
+def salvage(segment: Segment) -> tuple[list[tuple[SeriesKey, Values]], StoreFault | None]:
+    """The summed series of a dead worker's file that can still be trusted, and its fault.
+
+    Entries up to the first damage are kept, except the one right before damaged bytes,
+    whose values the damage most likely began in; entries with senseless values are left out.
+    """
+    entries: list[Entry] = []
+    fault = None
+    try:
+        segment.entries(0, entries)
+    except StoreFault as error:
+        fault = error
+        if error.reason == CORRUPT and entries:
+            entries.pop()
+    kept = []
+    for key, start, size, _ in entries:
+        if key[0] != SUMMED:
+            continue
+        values = segment.values(start, size)
+        try:
+            checked_count(True, values)
+        except StoreFault as error:
+            fault = fault or error
+            continue
+        kept.append((key, values))
+    return kept, fault
