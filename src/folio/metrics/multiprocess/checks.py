@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import math
+import threading
+from collections import Counter
 from collections.abc import Sequence
 
 TRUNCATED = "truncated"  # a file shorter than what it says it holds
@@ -32,6 +34,23 @@ class StoreFault(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class FaultTally:
+    """Faults found but not yet exported; the scrape thread adds, the event loop takes."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self._counts[reason] += count
+
+    def take(self) -> Counter[str]:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        return counts
 
 
 def os_reason(error: OSError) -> str:

@@ -24,7 +24,6 @@ import fcntl
 import logging
 import os
 import secrets
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import add
@@ -34,6 +33,7 @@ from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, w
 from folio.metrics.multiprocess.checks import (
     ERRORS_FAMILY,
     STORE_HOOK,
+    FaultTally,
     StoreFault,
     os_reason,
 )
@@ -95,7 +95,7 @@ class MetricsDirectory:
             raise ValueError(f"metrics directory {path} is not a directory")
         self.path = path
         self.is_alive = is_alive
-        self.faults: Counter[str] = Counter()  # found while merging; the worker counts them
+        self.faults = FaultTally()  # found while merging; the worker counts them
         self._readers: dict[str, SegmentReader] = {}
         self._archive: tuple[tuple[int, int], Archive] | None = None
         self._left_out: set[tuple[str, int]] = set()  # bad files that could not be moved
@@ -266,7 +266,7 @@ class MetricsDirectory:
                 self._left_out.add((name, inode))
             moved = True
         if moved and self._log_once(f"{name}:{fault.reason}", f"{name} left out: {fault}"):
-            self.faults[fault.reason] += 1
+            self.faults.add(fault.reason)
 
     def _forget(self, name: str) -> None:
         reader = self._readers.pop(name, None)
@@ -303,7 +303,7 @@ class MetricsDirectory:
                 # The dead workers' counts in it are lost; the next compaction starts anew.
                 with contextlib.suppress(OSError):
                     if self.set_aside(ARCHIVE, fault.reason):
-                        self.faults[fault.reason] += 1
+                        self.faults.add(fault.reason)
                 self._log_once(f"{ARCHIVE}:{fault.reason}", f"{ARCHIVE} left out: {fault}")
                 return frozenset(), []
             self._archive = (stamp, archive)
@@ -312,7 +312,7 @@ class MetricsDirectory:
     def _notice(self, reason: str, where: str, message: str) -> None:
         """Count and log a directory failure once until it clears."""
         if self._log_once(f"{where}:{reason}", message):
-            self.faults[reason] += 1
+            self.faults.add(reason)
 
     def _log_once(self, key: str, message: str) -> bool:
         if key in self._logged:

@@ -124,7 +124,8 @@ class WorkerMetrics:
                 child.cells = cells
             self._retire(old)
         self.store = new
-        new.faults.update(old.faults)
+        for reason, count in old.faults.take().items():
+            new.faults.add(reason, count)
         logger.warning(
             "folio.metrics: worker %d republished its series (%s; %d lost)",
             os.getpid(),
@@ -157,7 +158,7 @@ class WorkerMetrics:
             else:
                 segment.path.unlink(missing_ok=True)
         for reason in noticed:
-            old.faults[reason] += 1
+            old.faults.add(reason)
         old.close()
 
     def _adopt(self) -> None:
@@ -173,12 +174,9 @@ class WorkerMetrics:
     def _count_faults(self) -> None:
         if self.registry is None:
             return
-        for faults in (self.store.faults, self.directory.faults):
-            for reason, count in list(faults.items()):
+        for tally in (self.store.faults, self.directory.faults):
+            for reason, count in tally.take().items():
                 self.registry.hook_errors.labels(STORE_HOOK, reason).inc(count)
-                faults[reason] -= count
-                if not faults[reason]:
-                    del faults[reason]
 
 
 def _trusted(key: SeriesKey, cells: Cells, damaged: set[SeriesKey]) -> list[float]:

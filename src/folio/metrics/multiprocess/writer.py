@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from folio.metrics.families import Cells
 from folio.metrics.multiprocess import pageguard
-from folio.metrics.multiprocess.checks import MISSING, TRUNCATED, os_reason
+from folio.metrics.multiprocess.checks import MISSING, TRUNCATED, FaultTally, os_reason
 from folio.metrics.multiprocess.store import (
     DOUBLE,
     ENTRY,
@@ -62,7 +61,7 @@ class WorkerStore:
         self.segments: list[Segment] = []
         self.placements: dict[SeriesKey, Placement] = {}
         self.in_memory: dict[SeriesKey, Cells] = {}  # series the directory had no room for
-        self.faults: Counter[str] = Counter()  # counted by WorkerMetrics, then cleared
+        self.faults = FaultTally()  # counted by WorkerMetrics, then cleared
         self._replaced_pages = pageguard.replaced_pages()
         self._logged: set[str] = set()
 
@@ -116,7 +115,7 @@ class WorkerStore:
         return damaged
 
     def fault(self, reason: str, message: str) -> None:
-        self.faults[reason] += 1
+        self.faults.add(reason)
         if reason not in self._logged:  # once per kind of fault, not once per series
             self._logged.add(reason)
             logger.warning("folio.metrics: %s (%s)", message, reason)
