@@ -7,10 +7,8 @@ Each fault has a reason, the ``reason`` label of
 from __future__ import annotations
 
 import errno
-import math
 import threading
 from collections import Counter
-from collections.abc import Sequence
 
 TRUNCATED = "truncated"  # a file shorter than what it says it holds
 CORRUPT = "corrupt"  # a damaged header, entry, key or archive
@@ -58,18 +56,24 @@ def os_reason(error: OSError) -> str:
     return DISK_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else UNWRITABLE
 
 
-def checked_count(summed: bool, values: Sequence[float]) -> float:
+def checked_count(summed: bool, values: list[float]) -> float:
     """Raise StoreFault(bad_value) for values no series can hold; returns the series' count.
 
     Every value must be finite and within +-2**53. A counter, and each bucket of a
     histogram (all but its last value, the sum), must also not be negative. The count
     (a counter's value, a histogram's observations) lets a reader see it never goes down.
+    Written for speed, as a scrape checks every series: NaN fails each comparison.
     """
-    if not math.isfinite(sum(values)) or max(values) > LARGEST or min(values) < -LARGEST:
-        raise StoreFault(BAD_VALUE, f"a value out of range in {list(values)[:8]}")
-    if not summed:
+    if summed:
+        if len(values) == 1:
+            count = values[0]
+            if 0.0 <= count <= LARGEST:
+                return count
+        else:
+            counts = values[:-1]
+            count = sum(counts)
+            if min(counts) >= 0.0 and count <= LARGEST and -LARGEST <= values[-1] <= LARGEST:
+                return count
+    elif all(-LARGEST <= value <= LARGEST for value in values):
         return 0.0
-    counts = values if len(values) == 1 else values[:-1]
-    if min(counts) < 0:
-        raise StoreFault(BAD_VALUE, f"a negative count in {list(values)[:8]}")
-    return counts[0] if len(counts) == 1 else sum(counts)
+    raise StoreFault(BAD_VALUE, f"a value out of range in {values[:8]}")

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
-from folio.metrics.multiprocess.checks import BAD_VALUE, CORRUPT, StoreFault, checked_count
+from folio.metrics.multiprocess.checks import (
+    BAD_VALUE,
+    CORRUPT,
+    TRUNCATED,
+    StoreFault,
+    checked_count,
+)
 from folio.metrics.multiprocess.store import SUMMED, Entry, Segment, SeriesKey
 
 Values = list[float]
@@ -27,14 +34,15 @@ class SegmentReader:
         """Every series and its values; StoreFault if anything in the file is wrong."""
         segment = self.segment
         if segment.size_on_disk() < len(segment.map):
-            raise StoreFault("truncated", f"{segment.path.name} was truncated")
+            raise StoreFault(TRUNCATED, f"{segment.path.name} was truncated")
         if segment.used != self.parsed_to:
             self.parsed_to = segment.entries(self.parsed_to, self.entries)
             self.counts.extend([0.0] * (len(self.entries) - len(self.counts)))
         found = []
         counts = self.counts
+        doubles = segment.doubles
         for index, (key, start, size, _) in enumerate(self.entries):
-            values = segment.values(start, size)
+            values = cast(Values, doubles[start : start + size].tolist())
             count = checked_count(key[0] == SUMMED, values)
             if count < counts[index]:
                 raise StoreFault(BAD_VALUE, f"{key[1]} went down from {counts[index]} to {count}")
