@@ -20,7 +20,7 @@ import pytest
 
 from folio.metrics import MetricsRegistry
 from folio.metrics.multiprocess import MetricsDirectory
-from folio.metrics.multiprocess.directory import QUARANTINE
+from folio.metrics.multiprocess.quarantine import QUARANTINE
 from folio.metrics.multiprocess.store import HEADER
 from tests.metrics.multiprocess.test_directory import (
     do_jobs,

@@ -25,8 +25,6 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from operator import add
 from pathlib import Path
 
 from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
@@ -37,18 +35,16 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     os_reason,
 )
-from folio.metrics.multiprocess.reader import SegmentReader, Values, salvage
-from folio.metrics.multiprocess.store import PER_WORKER, SUMMED, Segment, SeriesKey
+from folio.metrics.multiprocess.merged import Merged
+from folio.metrics.multiprocess.quarantine import set_aside
+from folio.metrics.multiprocess.reader import SegmentReader, salvage
+from folio.metrics.multiprocess.store import SUMMED, Segment
 from folio.metrics.multiprocess.writer import WorkerStore
 
 LOCK = ".lock"
-QUARANTINE = "quarantine"
-QUARANTINE_KEEPS = 20  # files kept for inspection; older ones are deleted
 WORKER_PREFIX = "worker-"
 
 logger = logging.getLogger("folio.metrics")
-
-SeriesValues = dict[tuple[str, ...], Values]
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,24 +63,6 @@ def worker_pid(file_name: str) -> int | None:
         return None
     pid = file_name[len(WORKER_PREFIX) :].split("-", 1)[0]
     return int(pid) if pid.isdigit() else None
-
-
-@dataclass
-class Merged:
-    """Every worker's series combined: summed per family, and per worker (pid appended)."""
-
-    summed: dict[str, SeriesValues] = field(default_factory=dict)
-    per_worker: dict[str, SeriesValues] = field(default_factory=dict)
-    pids: set[int] = field(default_factory=set)  # the live workers whose files were read
-
-    def add(self, key: SeriesKey, values: Values, pid: str) -> None:
-        kind, name, label_values = key
-        if kind == PER_WORKER:
-            self.per_worker.setdefault(name, {})[(*label_values, pid)] = values
-            return
-        series = self.summed.setdefault(name, {})
-        current = series.get(label_values)
-        series[label_values] = values if current is None else list(map(add, current, values))
 
 
 class MetricsDirectory:
@@ -148,16 +126,7 @@ class MetricsDirectory:
 
     def set_aside(self, name: str, reason: str) -> bool:
         """Move ``name`` to quarantine/; False when someone else already had."""
-        quarantine = self.path / QUARANTINE
-        try:
-            quarantine.mkdir(exist_ok=True)
-            kept = sorted(quarantine.iterdir(), key=lambda entry: entry.stat().st_mtime)
-            for old in kept[: max(0, len(kept) - QUARANTINE_KEEPS + 1)]:
-                old.unlink()
-            os.replace(self.path / name, quarantine / f"{name}.{reason}")
-        except FileNotFoundError:
-            return False
-        return True
+        return set_aside(self.path, name, reason)
 
     def storage_bytes(self) -> int:
         """Bytes the directory holds on disk (files are sparse: only pages written count)."""
@@ -210,9 +179,14 @@ class MetricsDirectory:
                 continue
             try:
                 found = reader.read()
-            except StoreFault as fault:
-                self._leave_out(name, fault)
-                continue
+            except StoreFault:
+                # Read again once: on a weakly ordered CPU, a new entry's bytes can arrive
+                # just after the header that announces them.
+                try:
+                    found = reader.read()
+                except StoreFault as fault:
+                    self._leave_out(name, fault)
+                    continue
             merged.pids.add(pid)
             for key, values in found:
                 merged.add(key, values, str(pid))

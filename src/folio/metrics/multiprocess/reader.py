@@ -36,7 +36,9 @@ class SegmentReader:
         if segment.size_on_disk() < len(segment.map):
             raise StoreFault(TRUNCATED, f"{segment.path.name} was truncated")
         if segment.used != self.parsed_to:
-            self.parsed_to = segment.entries(self.parsed_to, self.entries)
+            new: list[Entry] = []  # kept only if every new entry reads well
+            self.parsed_to = segment.entries(self.parsed_to, new)
+            self.entries.extend(new)
             self.counts.extend([0.0] * (len(self.entries) - len(self.counts)))
         found = []
         counts = self.counts

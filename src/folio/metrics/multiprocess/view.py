@@ -17,7 +17,7 @@ from folio.metrics.families import (
     HistogramChild,
     HistogramFamily,
 )
-from folio.metrics.multiprocess.directory import Merged, SeriesValues
+from folio.metrics.multiprocess.merged import Merged, SeriesValues
 
 if TYPE_CHECKING:
     from folio.metrics.registry import Family

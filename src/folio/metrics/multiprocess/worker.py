@@ -30,7 +30,9 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     checked_count,
 )
-from folio.metrics.multiprocess.directory import QUARANTINE, Merged, MetricsDirectory
+from folio.metrics.multiprocess.directory import MetricsDirectory
+from folio.metrics.multiprocess.merged import Merged
+from folio.metrics.multiprocess.quarantine import QUARANTINE
 from folio.metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED, SeriesKey
 from folio.metrics.multiprocess.view import MergedView
 from folio.metrics.multiprocess.writer import WorkerStore
