@@ -82,6 +82,21 @@ def test_a_dead_workers_truncated_file_gives_up_what_is_left(directory: Path) ->
     assert_sane(scraped)
 
 
+def test_a_file_set_aside_while_its_owner_lived_is_still_salvaged(directory: Path) -> None:
+    """A reader finds the damage first, then the owner dies before replacing its file."""
+    pid, done = fork_worker(directory, do_jobs(100), linger=True)
+    wait_done(done)
+    (path,) = worker_files(directory, pid)
+    os.truncate(path, path.read_bytes().index(b'"k2"'))
+    scraped = worker_registry(directory)
+    assert total(samples(scraped), "jobs_total") == 0  # left out while its owner lives
+    end(pid, kill=True)
+    found = samples(scraped)  # this scrape compacts the dead owner's file
+    assert total(found, "jobs_total") == 40
+    assert store_errors(scraped, "truncated") == 1  # counted once, not again when folded
+    assert not path.exists()
+
+
 def test_an_owner_survives_its_file_truncated_to_nothing(directory: Path) -> None:
     """The owner keeps counting through a truncation, then republishes into a new file."""
     owner = worker_registry(directory)
@@ -116,9 +131,13 @@ def test_a_reader_sets_aside_a_live_workers_corrupt_file(directory: Path) -> Non
     assert_sane(scraped)
     assert store_errors(scraped, "corrupt") + store_errors(scraped, "bad_value") == 1
     assert total(samples(scraped), "jobs_total") == 0
-    assert not path.exists()
+    # In quarantine, and still in place for its owner to replace (or compaction to salvage).
+    assert os.listdir(directory / QUARANTINE)[0].startswith(path.name)
+    assert path.stat().st_nlink == 2
     end(pid, kill=True)
-    assert MetricsDirectory(directory).compact() == 0  # nothing of it left to fold
+    assert MetricsDirectory(directory).compact() == 1
+    assert not path.exists()
+    assert store_errors(scraped, "corrupt") + store_errors(scraped, "bad_value") == 1
     assert_sane(scraped)
 
 

@@ -17,6 +17,8 @@ MISSING = "missing"  # a worker's own file, or the whole directory, deleted unde
 DISK_FULL = "disk_full"  # no room for a new series: it is kept in the worker's memory
 UNWRITABLE = "unwritable"  # the directory refused a write: permissions, read-only mount
 REASONS = (TRUNCATED, CORRUPT, BAD_VALUE, MISSING, DISK_FULL, UNWRITABLE)
+# Not a fault of its own: a file a reader already put in quarantine, and counted.
+SET_ASIDE = "set_aside"
 
 # The series faults are counted in: folio_metrics_errors_total{hook="metrics_store",reason}.
 ERRORS_FAMILY = "folio_metrics_errors"

@@ -30,13 +30,14 @@ from pathlib import Path
 from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
 from folio.metrics.multiprocess.checks import (
     ERRORS_FAMILY,
+    SET_ASIDE,
     STORE_HOOK,
     FaultTally,
     StoreFault,
     os_reason,
 )
 from folio.metrics.multiprocess.merged import Merged
-from folio.metrics.multiprocess.quarantine import set_aside
+from folio.metrics.multiprocess.quarantine import is_set_aside, set_aside
 from folio.metrics.multiprocess.reader import SegmentReader, salvage
 from folio.metrics.multiprocess.store import SUMMED, Segment
 from folio.metrics.multiprocess.writer import WorkerStore
@@ -124,9 +125,9 @@ class MetricsDirectory:
                 self._notice(os_reason(error), "lock", f"the directory cannot be locked: {error}")
             yield
 
-    def set_aside(self, name: str, reason: str) -> bool:
-        """Move ``name`` to quarantine/; False when someone else already had."""
-        return set_aside(self.path, name, reason)
+    def set_aside(self, name: str, reason: str, *, keep: bool = False) -> bool:
+        """Put ``name`` in quarantine/ (see folio.metrics.multiprocess.quarantine)."""
+        return set_aside(self.path, name, reason, keep=keep)
 
     def storage_bytes(self) -> int:
         """Bytes the directory holds on disk (files are sparse: only pages written count)."""
@@ -151,7 +152,7 @@ class MetricsDirectory:
             if entry.name in folded:
                 continue
             fault = self._fold(entry.name, archived)
-            if fault is not None:
+            if fault is not None and not is_set_aside(entry.stat().st_nlink):
                 faulty[entry.name] = fault.reason
                 self._log_once(fault.reason, f"{entry.name}: {fault}; kept what could be trusted")
                 errors = (SUMMED, ERRORS_FAMILY, (STORE_HOOK, fault.reason))
@@ -230,8 +231,12 @@ class MetricsDirectory:
         """Quarantine a bad file and count it, once, whoever of the readers gets there first."""
         reader = self._readers.get(name)
         self._forget(name)
+        if fault.reason == SET_ASIDE:
+            return
+        pid = worker_pid(name)
         try:
-            moved = self.set_aside(name, fault.reason)
+            # A live owner republishes; until then, a dead one's file still gets compacted.
+            moved = self.set_aside(name, fault.reason, keep=pid is not None and self.is_alive(pid))
         except OSError:
             # It stays where it is, so remember not to read it again (by inode: a new file
             # of the same name is read).

@@ -9,18 +9,30 @@ QUARANTINE = "quarantine"
 QUARANTINE_KEEPS = 20  # files kept for inspection; older ones are deleted
 
 
-def set_aside(directory: Path, name: str, reason: str) -> bool:
-    """Move ``name`` to ``quarantine/<name>.<reason>``; False when someone else already had.
+def set_aside(directory: Path, name: str, reason: str, *, keep: bool = False) -> bool:
+    """Put ``name`` in ``quarantine/<name>.<reason>``; False when someone else already had.
 
-    Raises OSError when the directory refuses the move (read-only, say).
+    With ``keep`` the file also stays where it is, as a second hard link: its owner is
+    alive and replaces it with a fresh file, and should the owner die first, compaction
+    still finds it and keeps what can be trusted. Readers skip any file with two links.
+    Raises OSError when the directory refuses (read-only, say).
     """
     quarantine = directory / QUARANTINE
+    quarantine.mkdir(exist_ok=True)
+    kept = sorted(quarantine.iterdir(), key=lambda entry: entry.stat().st_mtime)
+    for old in kept[: max(0, len(kept) - QUARANTINE_KEEPS + 1)]:
+        old.unlink(missing_ok=True)
+    target = quarantine / f"{name}.{reason}"
     try:
-        quarantine.mkdir(exist_ok=True)
-        kept = sorted(quarantine.iterdir(), key=lambda entry: entry.stat().st_mtime)
-        for old in kept[: max(0, len(kept) - QUARANTINE_KEEPS + 1)]:
-            old.unlink()
-        os.replace(directory / name, quarantine / f"{name}.{reason}")
-    except FileNotFoundError:
+        if keep:
+            os.link(directory / name, target)
+        else:
+            os.replace(directory / name, target)
+    except (FileNotFoundError, FileExistsError):
         return False
     return True
+
+
+def is_set_aside(links: int) -> bool:
+    """Whether a worker file with ``links`` hard links is in quarantine too."""
+    return links > 1

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import cast
 
 from folio.metrics.multiprocess.checks import (
     BAD_VALUE,
     CORRUPT,
+    SET_ASIDE,
     TRUNCATED,
     StoreFault,
     checked_count,
 )
+from folio.metrics.multiprocess.quarantine import is_set_aside
 from folio.metrics.multiprocess.store import SUMMED, Entry, Segment, SeriesKey
 
 Values = list[float]
@@ -33,7 +36,10 @@ class SegmentReader:
     def read(self) -> list[tuple[SeriesKey, Values]]:
         """Every series and its values; StoreFault if anything in the file is wrong."""
         segment = self.segment
-        if segment.size_on_disk() < len(segment.map):
+        status = os.fstat(segment.descriptor)
+        if is_set_aside(status.st_nlink):
+            raise StoreFault(SET_ASIDE, f"{segment.path.name} is in quarantine")
+        if status.st_size < len(segment.map):
             raise StoreFault(TRUNCATED, f"{segment.path.name} was truncated")
         if segment.used != self.parsed_to:
             new: list[Entry] = []  # kept only if every new entry reads well

@@ -32,7 +32,7 @@ from folio.metrics.multiprocess.checks import (
 )
 from folio.metrics.multiprocess.directory import MetricsDirectory
 from folio.metrics.multiprocess.merged import Merged
-from folio.metrics.multiprocess.quarantine import QUARANTINE
+from folio.metrics.multiprocess.quarantine import QUARANTINE, is_set_aside
 from folio.metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED, SeriesKey
 from folio.metrics.multiprocess.view import MergedView
 from folio.metrics.multiprocess.writer import WorkerStore
@@ -143,14 +143,16 @@ class WorkerMetrics:
         for segment in old.segments:
             name = segment.path.name
             try:
-                inode = os.stat(segment.path).st_ino
+                status = os.stat(segment.path)
             except FileNotFoundError:
                 # A reader that set it aside has counted it; a deletion nobody has.
                 if not any(entry.startswith(name) for entry in set_aside):
                     noticed.add(MISSING)
                 continue
-            if inode != segment.inode:
+            if status.st_ino != segment.inode:
                 noticed.add(MISSING)
+            elif is_set_aside(status.st_nlink):
+                segment.path.unlink(missing_ok=True)  # the reader that set it aside counted it
             elif segment.size_on_disk() < len(segment.map):
                 try:
                     self.directory.set_aside(name, TRUNCATED)

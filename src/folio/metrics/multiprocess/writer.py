@@ -16,7 +16,8 @@ from typing import cast
 
 from folio.metrics.families import Cells
 from folio.metrics.multiprocess import pageguard
-from folio.metrics.multiprocess.checks import MISSING, TRUNCATED, FaultTally, os_reason
+from folio.metrics.multiprocess.checks import MISSING, SET_ASIDE, TRUNCATED, FaultTally, os_reason
+from folio.metrics.multiprocess.quarantine import is_set_aside
 from folio.metrics.multiprocess.store import (
     DOUBLE,
     ENTRY,
@@ -90,11 +91,13 @@ class WorkerStore:
         """Why this worker's files no longer hold its series, if they don't."""
         for segment in self.segments:
             try:
-                inode = os.stat(segment.path).st_ino
+                status = os.stat(segment.path)
             except FileNotFoundError:
                 return MISSING
-            if inode != segment.inode:
+            if status.st_ino != segment.inode:
                 return MISSING
+            if is_set_aside(status.st_nlink):
+                return SET_ASIDE
             if segment.size_on_disk() < len(segment.map):
                 return TRUNCATED
         if pageguard.replaced_pages() != self._replaced_pages:
