@@ -86,7 +86,11 @@ class MetricsDirectory:
         """Create ``path``, or empty it of a previous run's files, before any worker starts."""
         path.mkdir(parents=True, exist_ok=True)
         for entry in path.iterdir():
-            if entry.name == ARCHIVE or worker_pid(entry.name) is not None:
+            name = entry.name
+            # Also the files a process killed halfway through writing left under a hidden name.
+            if name == ARCHIVE or worker_pid(name.lstrip(".").removesuffix(".new")) is not None:
+                entry.unlink()
+            elif name.startswith(f".{ARCHIVE}."):
                 entry.unlink()
 
     def open_worker(self) -> WorkerStore:

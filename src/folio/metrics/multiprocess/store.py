@@ -87,8 +87,11 @@ class Segment:
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
+        # A new file is made ready under a hidden name, then renamed into place, so that
+        # no reader ever sees it empty or without its header.
+        opened = path.with_name(f".{path.name}.new") if create else path
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
-        self.descriptor = os.open(path, flags, 0o600)
+        self.descriptor = os.open(opened, flags, 0o600)
         try:
             if create:
                 os.ftruncate(self.descriptor, SEGMENT_BYTES)
@@ -99,17 +102,18 @@ class Segment:
                 raise StoreFault(TRUNCATED, f"{path.name} is {status.st_size} bytes long")
             # Whole doubles only: a file cut mid-value is still read up to the cut.
             self.map = mmap.mmap(self.descriptor, status.st_size - status.st_size % DOUBLE)
+            if create:
+                HEADER.pack_into(self.map, 0, MAGIC, HEADER.size)
+                os.rename(opened, path)
         except BaseException:
             if create:
-                path.unlink(missing_ok=True)
+                opened.unlink(missing_ok=True)
             os.close(self.descriptor)
             raise
         self.reserved = RESERVE_BYTES if create else status.st_size
         self.address = pageguard.guard(self.map)
         self.doubles: memoryview[float] = memoryview(self.map).cast("d")
-        if create:
-            HEADER.pack_into(self.map, 0, MAGIC, HEADER.size)
-        elif HEADER.unpack_from(self.map, 0)[0] != MAGIC:
+        if not create and HEADER.unpack_from(self.map, 0)[0] != MAGIC:
             self.close()
             raise StoreFault(CORRUPT, f"{path.name} is not a folio metrics file")
 
