@@ -66,6 +66,13 @@ def worker_pid(file_name: str) -> int | None:
     return int(pid) if pid.isdigit() else None
 
 
+def _from_a_run(name: str) -> bool:
+    """The archive, worker files, and what a process killed halfway through writing left."""
+    hidden = name.startswith(".") and (name.endswith(".new") or name.startswith(f".{ARCHIVE}."))
+    plain = name.lstrip(".").removesuffix(".new")
+    return name == ARCHIVE or hidden or worker_pid(plain) is not None
+
+
 class MetricsDirectory:
     """One service's shared metrics directory, as every worker (and the supervisor) sees it."""
 
@@ -86,11 +93,7 @@ class MetricsDirectory:
         """Create ``path``, or empty it of a previous run's files, before any worker starts."""
         path.mkdir(parents=True, exist_ok=True)
         for entry in path.iterdir():
-            name = entry.name
-            # Also the files a process killed halfway through writing left under a hidden name.
-            if name == ARCHIVE or worker_pid(name.lstrip(".").removesuffix(".new")) is not None:
-                entry.unlink()
-            elif name.startswith(f".{ARCHIVE}."):
+            if _from_a_run(entry.name):
                 entry.unlink()
 
     def open_worker(self) -> WorkerStore:
