@@ -36,6 +36,7 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     os_reason,
 )
+from folio.metrics.multiprocess.files import from_a_run, pid_alive, worker_pid
 from folio.metrics.multiprocess.merged import Merged
 from folio.metrics.multiprocess.quarantine import is_set_aside, set_aside
 from folio.metrics.multiprocess.reader import SegmentReader, salvage
@@ -43,34 +44,8 @@ from folio.metrics.multiprocess.store import SUMMED, Segment
 from folio.metrics.multiprocess.writer import WorkerStore
 
 LOCK = ".lock"
-WORKER_PREFIX = "worker-"
 
 logger = logging.getLogger("folio.metrics")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive, not ours to judge
-    return True
-
-
-def worker_pid(file_name: str) -> int | None:
-    """The pid in ``worker-<pid>-<nonce>-<segment>.db``, or None for other files."""
-    if not file_name.startswith(WORKER_PREFIX) or not file_name.endswith(".db"):
-        return None
-    pid = file_name[len(WORKER_PREFIX) :].split("-", 1)[0]
-    return int(pid) if pid.isdigit() else None
-
-
-def _from_a_run(name: str) -> bool:
-    """The archive, worker files, and what a process killed halfway through writing left."""
-    hidden = name.startswith(".") and (name.endswith(".new") or name.startswith(f".{ARCHIVE}."))
-    plain = name.lstrip(".").removesuffix(".new")
-    return name == ARCHIVE or hidden or worker_pid(plain) is not None
 
 
 class MetricsDirectory:
@@ -93,7 +68,7 @@ class MetricsDirectory:
         """Create ``path``, or empty it of a previous run's files, before any worker starts."""
         path.mkdir(parents=True, exist_ok=True)
         for entry in path.iterdir():
-            if _from_a_run(entry.name):
+            if from_a_run(entry.name):
                 entry.unlink()
 
     def open_worker(self) -> WorkerStore:
