@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -214,3 +215,55 @@ def test_a_port_in_use_is_named_as_such(tmp_path: Path, workers: str) -> None:
     assert port in output
     assert "database" not in output
     assert set(Path(tempfile.gettempdir()).glob("folio-*")) <= before
+
+
+NOT_A_DIRECTORY = "[Errno 20] Not a directory"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("a regular file", NOT_A_DIRECTORY),
+        ("under a regular file", NOT_A_DIRECTORY),
+        ("not writable", "[Errno 13] Permission denied"),
+    ],
+    ids=["file", "under-a-file", "not-writable"],
+)
+def test_an_unusable_metrics_directory_is_named_as_such(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    """FOLIO_METRICS_DIR that cannot be used: one line naming it and why, no temp dir left."""
+    (tmp_path / "file").touch()
+    (tmp_path / "read-only").mkdir(mode=0o500)
+    metrics_dir = {
+        "a regular file": tmp_path / "file",
+        "under a regular file": tmp_path / "file" / "metrics",
+        "not writable": tmp_path / "read-only",
+    }[kind]
+    temporary = tmp_path / "tmp"  # the server's own TMPDIR, where nothing must remain
+    temporary.mkdir()
+    command = [sys.executable, "-m", "folio", "api", "--port", str(free_port()), "--workers", "2"]
+    if kind == "not writable" and os.geteuid() == 0:
+        command = [*_without_root_override(), *command]
+    settings = {"FOLIO_METRICS_DIR": str(metrics_dir), "TMPDIR": str(temporary)}
+    result = subprocess.run(
+        command,
+        env={**_environment(tmp_path), **settings},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"folio: the metrics directory {metrics_dir} is not usable: {reason} (FOLIO_METRICS_DIR)"
+    ]
+    assert list(temporary.iterdir()) == []
+
+
+def _without_root_override() -> list[str]:
+    """A command prefix that keeps root, but bound by file permissions as anyone else is."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, and setpriv (util-linux) is missing to drop CAP_DAC_*")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]

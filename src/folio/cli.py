@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
-from folio.serve import ServeOptions, serve
+from folio.serve import MetricsDirectoryError, ServeOptions, serve
 from folio.web.settings import WebSettings
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"folio: invalid configuration:\n{_problems(error)}", file=sys.stderr)
         return 2
+    except MetricsDirectoryError as error:
+        # As a port in use: the setting is well formed, the machine refuses it.
+        print(f"folio: {error} (FOLIO_METRICS_DIR)", file=sys.stderr)
+        return 1
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             address = f"{arguments.host}:{getattr(arguments, 'port', '')}".rstrip(":")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import shutil
@@ -39,6 +40,16 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Builds the app in a worker; it gets the metrics directory the workers share.
 AppFactory = Callable[[Path | None], "FastAPI"]
+
+
+class MetricsDirectoryError(Exception):
+    """The shared metrics directory cannot be created, emptied or written to."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        reason = f"[Errno {error.errno}] {error.strerror}" if error.errno else str(error)
+        super().__init__(f"the metrics directory {path} is not usable: {reason}")
+        self.path = path
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -102,13 +113,15 @@ class _Supervisor:
 
     def run(self) -> int:
         try:
+            # Bound first: a second server on this port must not empty the first one's files.
             listener = self.listener = self._bind()
-        except OSError:
+            self.directory = _prepare(self.directory_path)
+        except BaseException:
+            if self.listener is not None:
+                self.listener.close()
             if self.owns_directory:  # a failed start leaves no temporary directory behind
                 shutil.rmtree(self.directory_path, ignore_errors=True)
             raise
-        MetricsDirectory.reset(self.directory_path)
-        self.directory = MetricsDirectory(self.directory_path)
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         try:
@@ -155,7 +168,11 @@ class _Supervisor:
                 return
             self.workers.discard(pid)
             # Fold the dead worker's counters into the archive before its pid is reused.
-            self.directory.compact()
+            try:
+                self.directory.compact()
+            except Exception:
+                # Its counts may be lost, but the service must go on with a full set of workers.
+                logger.exception("could not fold worker %d's metrics into the archive", pid)
             code = os.waitstatus_to_exitcode(status)
             if code == STARTUP_FAILURE:
                 logger.error("worker %d could not start; stopping", pid)
@@ -187,6 +204,24 @@ class _Supervisor:
                 time.sleep(POLL_SECONDS)
         for pid in self.workers:
             _signal_worker(pid, signal.SIGKILL)
+
+
+def _prepare(path: Path) -> MetricsDirectory:
+    """Empty ``path`` of a previous run's files, having made sure the workers can write there.
+
+    Otherwise every worker would fail as it starts, and the supervisor give up blaming them.
+    """
+    try:
+        if path.exists() and not path.is_dir():
+            # mkdir would say "File exists", which reads as if all were well.
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+        MetricsDirectory.reset(path)
+        probe, probe_path = tempfile.mkstemp(dir=path, prefix=".probe-")
+        os.close(probe)
+        os.unlink(probe_path)
+        return MetricsDirectory(path)
+    except OSError as error:
+        raise MetricsDirectoryError(path, error) from error
 
 
 def _signal_worker(pid: int, signum: int) -> None:
