@@ -8,6 +8,7 @@ writes what it still holds into fresh files, and when series had to stay in its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -151,15 +152,14 @@ class WorkerMetrics:
                 continue
             if status.st_ino != segment.inode:
                 noticed.add(MISSING)
-            elif is_set_aside(status.st_nlink):
-                segment.path.unlink(missing_ok=True)  # the reader that set it aside counted it
-            elif segment.size_on_disk() < len(segment.map):
-                try:
-                    self.directory.set_aside(name, TRUNCATED)
-                except OSError:
-                    segment.path.unlink(missing_ok=True)
+                continue
+            cut_short = segment.size_on_disk() < len(segment.map)
+            if cut_short and not is_set_aside(status.st_nlink):
                 noticed.add(TRUNCATED)
-            else:
+                with contextlib.suppress(OSError):
+                    self.directory.set_aside(name, TRUNCATED)
+            # Once set aside, by a reader (who counted it) or here, only the name goes.
+            with contextlib.suppress(OSError):
                 segment.path.unlink(missing_ok=True)
         for reason in noticed:
             old.faults.add(reason)
