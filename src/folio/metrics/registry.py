@@ -16,7 +16,6 @@ from folio.metrics.families import (
     GaugeFamily,
     HistogramFamily,
 )
-from folio.metrics.multiprocess.checks import STORE_HOOK
 
 if TYPE_CHECKING:
     from folio.metrics.multiprocess.worker import WorkerMetrics
@@ -134,25 +133,15 @@ class MetricsRegistry:
         self.bridged.register(collector)
 
     def families_to_render(self) -> list[Family]:
-        """This process's families, or, across workers, every worker's values merged.
-
-        Should the merge fail, this worker's own values are rendered rather than nothing.
-        """
+        """This process's families, or, across workers, every worker's values merged."""
         if self.workers is None:
             return list(self.families.values())
-        try:
-            return self.workers.merged_families(self)
-        except Exception:
-            self.record_hook_error(STORE_HOOK)
-            return list(self.families.values())
+        return self.workers.merged_families(self)
 
     def maintain(self) -> None:
         """Across workers, let this one repair its files; call it on the event loop."""
         if self.workers is not None:
-            try:
-                self.workers.maintain()
-            except Exception:
-                self.record_hook_error(STORE_HOOK)
+            self.workers.maintain()
 
     def run_collect_hooks(self) -> None:
         for name, hook in self.collect_hooks:

@@ -240,3 +240,21 @@ def test_a_corrupt_archive_is_set_aside(directory: Path) -> None:
     scraped.families["jobs"].labels("k").inc()
     assert total(samples(scraped), "jobs_total") == 1
     assert store_errors(scraped, "corrupt") == 1
+
+
+def test_a_merge_that_fails_unexpectedly_still_renders(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the merge costs the other workers' values for a scrape, never the scrape."""
+    registry = worker_registry(directory)
+    registry.families["jobs"].labels("k").inc(3)
+    assert registry.workers is not None
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the merge")
+
+    monkeypatch.setattr(registry.workers.directory, "merge", broken)
+    found = samples(registry)
+    assert total(found, "jobs_total") == 3  # this worker's own values
+    labels = (("hook", "metrics_store"), ("reason", "exception"))
+    assert found[("folio_metrics_errors_total", labels)] == 1

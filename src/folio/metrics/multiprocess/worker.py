@@ -85,15 +85,29 @@ class WorkerMetrics:
         Call it from the event loop's thread, where the series are updated, so that no
         update lands in the old cells after their values were copied.
         """
-        damage = self.store.damage()
-        if damage is not None:
-            self._republish(damage)
-        elif self.store.in_memory:
-            self._adopt()
-        self._count_faults()
+        try:
+            damage = self.store.damage()
+            if damage is not None:
+                self._republish(damage)
+            elif self.store.in_memory:
+                self._adopt()
+            self._count_faults()
+        except Exception:
+            if self.registry is not None:
+                self.registry.record_hook_error(STORE_HOOK)
 
     def merged_families(self, registry: MetricsRegistry) -> list[Family]:
-        """Fold in dead workers, then every family with all workers' values combined."""
+        """Fold in dead workers, then every family with all workers' values combined.
+
+        Should that fail, this worker's own values are rendered rather than nothing.
+        """
+        try:
+            return self._merged_families(registry)
+        except Exception:
+            registry.record_hook_error(STORE_HOOK)
+            return list(registry.families.values())
+
+    def _merged_families(self, registry: MetricsRegistry) -> list[Family]:
         self.directory.compact()
         merged: Merged = self.directory.merge()
         pid = str(os.getpid())
@@ -102,8 +116,6 @@ class WorkerMetrics:
         self.live_pids = sorted(merged.pids | {os.getpid()})
         self._count_faults()
         return self.view.families(registry.families.values(), merged)
-
-    # --- internals ------------------------------------------------------------------------
 
     def _children(self) -> Iterator[tuple[SeriesKey, Child]]:
         assert self.registry is not None, "attach() a registry first"
