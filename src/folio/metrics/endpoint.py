@@ -35,6 +35,9 @@ class MetricsEndpoint:
         self.registry = registry
         self.token = token.encode() if token else None
         self._renders: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
+        # Renders of different formats take turns: across workers, each merges into the
+        # same families, which another render may still be reading on the loop.
+        self._rendering = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {name.lower(): value.decode("latin-1") for name, value in scope["headers"]}
@@ -79,6 +82,10 @@ class MetricsEndpoint:
                 del self._renders[key]
 
     async def _render_in_pieces(self, openmetrics: bool, compressed: bool) -> bytes:
+        async with self._rendering:
+            return await self._render_now(openmetrics, compressed)
+
+    async def _render_now(self, openmetrics: bool, compressed: bool) -> bytes:
         self.registry.maintain()  # on the event loop, where this worker's series are updated
         families = await asyncio.to_thread(collect, self.registry)
         compressor = (

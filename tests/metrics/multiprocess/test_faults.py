@@ -21,7 +21,7 @@ import pytest
 from folio.metrics import MetricsRegistry
 from folio.metrics.multiprocess import MetricsDirectory
 from folio.metrics.multiprocess.quarantine import QUARANTINE
-from folio.metrics.multiprocess.store import HEADER
+from folio.metrics.multiprocess.store import ENTRY, HEADER, SUMMED, encode_key, padded
 from tests.metrics.multiprocess.test_directory import (
     do_jobs,
     end,
@@ -34,6 +34,7 @@ from tests.metrics.multiprocess.test_directory import (
 
 
 def store_errors(registry: MetricsRegistry, reason: str) -> float:
+    registry.maintain()  # as a worker does every 0.5 s: faults are counted on its loop
     found = samples(registry)
     labels = (("hook", "metrics_store"), ("reason", reason))
     return found.get(("folio_metrics_errors_total", labels), 0.0)
@@ -258,3 +259,52 @@ def test_a_merge_that_fails_unexpectedly_still_renders(
     assert total(found, "jobs_total") == 3  # this worker's own values
     labels = (("hook", "metrics_store"), ("reason", "exception"))
     assert found[("folio_metrics_errors_total", labels)] == 1
+
+
+def test_series_made_after_a_truncation_never_share_cells(directory: Path) -> None:
+    """The owner places new entries by its own count of used bytes, not the damaged header's."""
+    owner = worker_registry(directory)
+    jobs = owner.families["jobs"]
+    jobs.labels("a").inc()
+    jobs.labels("b").inc()
+    assert owner.workers is not None
+    placement = owner.workers.store.placements[(SUMMED, "jobs", ("b",))]
+    b_at = placement.offset + padded(len(placement.written))  # where b's value lives
+    # A key just long enough that, written at offset 0, its value would land on b's.
+    c = "c" * (b_at - ENTRY.size - len(encode_key((SUMMED, "jobs", ("",)))))
+    (path,) = worker_files(directory)
+    os.truncate(path, 0)  # the header now reads as zeros: "nothing in use"
+    jobs.labels("b").inc(3)  # its page, and its count of 1, are gone: 0 + 3
+    jobs.labels(c).inc(7)
+    assert jobs.labels("b").value == 3
+    owner.maintain()
+    found = samples(worker_registry(directory))
+    assert found[("jobs_total", (("kind", "b"),))] == 3
+    assert found[("jobs_total", (("kind", c),))] == 7
+
+
+def test_a_republish_that_fails_halfway_leaves_no_second_copy(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either every series moves to the new files, or none does and they are deleted."""
+    owner = worker_registry(directory)
+    owner.families["jobs"].labels("a").inc(5)
+    assert owner.workers is not None
+    workers = owner.workers
+    children = type(workers)._children
+
+    def failing_halfway(self: object) -> Iterator[object]:
+        for index, item in enumerate(children(workers)):
+            if index == 3:
+                raise RuntimeError("a failure halfway through the copy")
+            yield item
+
+    (path,) = worker_files(directory)
+    os.link(path, directory / "elsewhere")  # as a reader's quarantine link would
+    monkeypatch.setattr(type(workers), "_children", failing_halfway)
+    owner.maintain()  # fails and is counted; the worker stays on its file
+    monkeypatch.undo()
+    assert worker_files(directory) == [path]
+    owner.maintain()  # now it moves
+    (directory / "elsewhere").unlink()
+    assert total(samples(worker_registry(directory)), "jobs_total") == 5

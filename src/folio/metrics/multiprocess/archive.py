@@ -25,7 +25,7 @@ def read_archive(directory: Path) -> Archive:
             ((SUMMED, name, tuple(labels)), [float(value) for value in values])
             for name, labels, values in content["series"]
         ]
-    except (ValueError, TypeError, KeyError) as error:
+    except (OSError, ValueError, TypeError, KeyError) as error:
         raise StoreFault(CORRUPT, f"{ARCHIVE} is unreadable: {error!r}") from None
     if not all(isinstance(name, str) for name in folded) or not all(
         isinstance(name, str) and all(isinstance(label, str) for label in labels) and values

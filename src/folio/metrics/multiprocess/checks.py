@@ -61,8 +61,8 @@ def os_reason(error: OSError) -> str:
 def checked_count(summed: bool, values: list[float]) -> float:
     """Raise StoreFault(bad_value) for values no series can hold; returns the series' count.
 
-    Every value must be finite and within +-2**53. A counter, and each bucket of a
-    histogram (all but its last value, the sum), must also not be negative. The count
+    A counter, and each bucket of a histogram (all but its last value, the sum), must be
+    finite, within 2**53 and not negative; the sum finite and within +-2**53. Gauges pass. The count
     (a counter's value, a histogram's observations) lets a reader see it never goes down.
     Written for speed, as a scrape checks every series: NaN fails each comparison.
     """
@@ -76,6 +76,6 @@ def checked_count(summed: bool, values: list[float]) -> float:
             count = sum(counts)
             if min(counts) >= 0.0 and count <= LARGEST and -LARGEST <= values[-1] <= LARGEST:
                 return count
-    elif all(-LARGEST <= value <= LARGEST for value in values):
-        return 0.0
+    else:
+        return 0.0  # a gauge may hold anything, even +Inf: only counters are checked
     raise StoreFault(BAD_VALUE, f"a value out of range in {values[:8]}")

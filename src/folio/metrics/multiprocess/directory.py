@@ -29,6 +29,7 @@ from pathlib import Path
 
 from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
 from folio.metrics.multiprocess.checks import (
+    CORRUPT,
     ERRORS_FAMILY,
     SET_ASIDE,
     STORE_HOOK,
@@ -179,7 +180,11 @@ class MetricsDirectory:
     @contextlib.contextmanager
     def _locked(self, mode: int) -> Iterator[None]:
         self._ensure_exists()
-        descriptor = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            descriptor = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            # A read-only directory or mount: flock works as well on a read-only descriptor.
+            descriptor = os.open(self.path / LOCK, os.O_RDONLY)
         try:
             fcntl.flock(descriptor, mode)
             yield
@@ -197,14 +202,16 @@ class MetricsDirectory:
         if reader is not None:
             return reader
         try:
+            if (name, os.stat(self.path / name).st_ino) in self._left_out:
+                return None
             segment = Segment(self.path / name, create=False)
         except FileNotFoundError:
             return None  # removed meanwhile
         except StoreFault as fault:
             self._leave_out(name, fault)
             return None
-        if (name, segment.inode) in self._left_out:
-            segment.close()
+        except OSError as error:  # a directory of that name, a file nobody may read
+            self._leave_out(name, StoreFault(CORRUPT, f"{name} cannot be read: {error}"))
             return None
         reader = self._readers[name] = SegmentReader(segment)
         return reader
@@ -215,10 +222,9 @@ class MetricsDirectory:
         self._forget(name)
         if fault.reason == SET_ASIDE:
             return
-        pid = worker_pid(name)
         try:
-            # A live owner republishes; until then, a dead one's file still gets compacted.
-            moved = self.set_aside(name, fault.reason, keep=pid is not None and self.is_alive(pid))
+            # Linked, not moved: a live owner replaces it, a dead one's is still compacted.
+            moved = self.set_aside(name, fault.reason, keep=True)
         except OSError:
             # It stays where it is, so remember not to read it again (by inode: a new file
             # of the same name is read).
@@ -242,6 +248,8 @@ class MetricsDirectory:
             return None
         except StoreFault as unreadable:
             return unreadable
+        except OSError as error:
+            return StoreFault(CORRUPT, f"{name} cannot be read: {error}")
         try:
             kept, damage = salvage(segment)
         finally:

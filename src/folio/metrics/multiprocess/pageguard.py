@@ -26,6 +26,7 @@ import sys
 logger = logging.getLogger("folio.metrics")
 
 _SA_SIGINFO = 4
+_BUS_ADRERR = 2  # si_code: an address with nothing behind it, e.g. past a file's end
 _PROT_READ_WRITE = 0x1 | 0x2
 _MAP_PRIVATE_FIXED_ANONYMOUS = 0x02 | 0x10 | 0x20
 _SUPPORTED = sys.platform.startswith("linux") and ctypes.sizeof(ctypes.c_void_p) == 8
@@ -87,17 +88,21 @@ class _Guard:
     def _on_sigbus(self, _signum: int, info: ctypes._Pointer[_SigInfo], _context: int) -> None:
         # Runs inside the signal handler, on the thread whose access faulted: only a few
         # plain operations and one system call, nothing that could take a lock.
-        address = info.contents.si_addr or 0
         libc = self._libc
         assert libc is not None
-        for start, end in self.ranges.items():
-            if start <= address < end:
-                page = address - address % mmap.PAGESIZE
-                flags = _MAP_PRIVATE_FIXED_ANONYMOUS
-                libc.mmap(page, mmap.PAGESIZE, _PROT_READ_WRITE, flags, -1, 0)
-                self.replaced_pages += 1
-                return
-        # Not ours: hand the signal back to whoever had it; the access faults again.
+        fault = info.contents
+        address = fault.si_addr or 0
+        if fault.si_code == _BUS_ADRERR:
+            for start, end in self.ranges.items():
+                if start <= address < end:
+                    page = address - address % mmap.PAGESIZE
+                    flags = _MAP_PRIVATE_FIXED_ANONYMOUS
+                    if libc.mmap(page, mmap.PAGESIZE, _PROT_READ_WRITE, flags, -1, 0) == page:
+                        self.replaced_pages += 1
+                        return
+                    break  # no page to put there: better to die than to fault forever
+        # Not ours, or beyond repair: the previous handler (or the default action) takes
+        # the access when it faults again.
         libc.sigaction(signal.SIGBUS, ctypes.byref(self._previous), None)
 
 

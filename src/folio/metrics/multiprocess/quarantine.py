@@ -19,9 +19,7 @@ def set_aside(directory: Path, name: str, reason: str, *, keep: bool = False) ->
     """
     quarantine = directory / QUARANTINE
     quarantine.mkdir(exist_ok=True)
-    kept = sorted(quarantine.iterdir(), key=lambda entry: entry.stat().st_mtime)
-    for old in kept[: max(0, len(kept) - QUARANTINE_KEEPS + 1)]:
-        old.unlink(missing_ok=True)
+    _prune(quarantine)
     target = quarantine / f"{name}.{reason}"
     try:
         if keep:
@@ -31,6 +29,21 @@ def set_aside(directory: Path, name: str, reason: str, *, keep: bool = False) ->
     except (FileNotFoundError, FileExistsError):
         return False
     return True
+
+
+def _prune(quarantine: Path) -> None:
+    """Keep the newest few; never one still linked from the directory, whose owner lives."""
+    found = []
+    for entry in quarantine.iterdir():
+        try:
+            status = entry.stat()
+        except FileNotFoundError:
+            continue
+        if not is_set_aside(status.st_nlink):
+            found.append((status.st_mtime, entry))
+    found.sort()
+    for _, old in found[: max(0, len(found) - QUARANTINE_KEEPS + 1)]:
+        old.unlink(missing_ok=True)
 
 
 def is_set_aside(links: int) -> bool:

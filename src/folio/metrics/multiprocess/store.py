@@ -19,6 +19,7 @@ append time, never a SIGBUS when a page is first touched.
 
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import os
@@ -37,8 +38,9 @@ LENGTHS = struct.Struct("<II")
 SEGMENT_BYTES = 1 << 20
 RESERVE_BYTES = 64 << 10  # disk space is claimed this much at a time, ahead of use
 DOUBLE = 8
-MAX_KEY_BYTES = 1 << 16
-MAX_VALUES = 1 << 16
+MAX_KEY_BYTES = SEGMENT_BYTES  # what a writer may write, a reader must accept
+MAX_VALUES = SEGMENT_BYTES // DOUBLE
+USED_WORD = 1  # ``used`` as the header's second 8-byte word: written and read whole
 
 # Key kinds: what a series' values mean once its worker is gone.
 SUMMED = "s"  # counters and histograms: kept, folded into the archive
@@ -103,7 +105,8 @@ class Segment:
             # Whole doubles only: a file cut mid-value is still read up to the cut.
             self.map = mmap.mmap(self.descriptor, status.st_size - status.st_size % DOUBLE)
             if create:
-                HEADER.pack_into(self.map, 0, MAGIC, HEADER.size)
+                self.map[: len(MAGIC)] = MAGIC
+                memoryview(self.map).cast("Q")[USED_WORD] = HEADER.size
                 os.rename(opened, path)
         except BaseException:
             if create:
@@ -111,15 +114,20 @@ class Segment:
             os.close(self.descriptor)
             raise
         self.reserved = RESERVE_BYTES if create else status.st_size
+        # The owner's own idea of the end: the header's copy is for readers, and a
+        # truncation or a stray write could change it under the owner.
+        self.end = HEADER.size
         self.address = pageguard.guard(self.map)
         self.doubles: memoryview[float] = memoryview(self.map).cast("d")
+        self.words: memoryview[int] = memoryview(self.map).cast("Q")
         if not create and HEADER.unpack_from(self.map, 0)[0] != MAGIC:
             self.close()
             raise StoreFault(CORRUPT, f"{path.name} is not a folio metrics file")
 
     @property
     def used(self) -> int:
-        return int(HEADER.unpack_from(self.map, 0)[1])
+        """The bytes in use, as the header tells readers."""
+        return int(self.words[USED_WORD])
 
     def size_on_disk(self) -> int:
         """The file's length now: less than the mapping's once someone has truncated it."""
@@ -130,23 +138,31 @@ class Segment:
 
         Raises OSError when the disk has no room for the entry.
         """
-        start = self.used
+        start = self.end
         values_at = start + ENTRY.size + padded(len(key))
         end = values_at + size * DOUBLE
         if end > len(self.map):
             return None
         if end > self.reserved:
-            claim = min(len(self.map), padded(end) + RESERVE_BYTES) - self.reserved
-            os.posix_fallocate(self.descriptor, self.reserved, claim)
-            self.reserved += claim
+            self._reserve(min(len(self.map), padded(end) + RESERVE_BYTES))
         # Whatever was past ``used`` (garbage, a crashed writer's half entry) is overwritten.
         padding = bytes(values_at - start - ENTRY.size - len(key))
         self.map[start:values_at] = entry_header(key, size) + key + padding
         cells = self.doubles[values_at // DOUBLE : end // DOUBLE]
         for index in range(size):
             cells[index] = 0.0
-        HEADER.pack_into(self.map, 0, MAGIC, end)  # publish only the finished entry
+        self.end = end
+        self.words[USED_WORD] = end  # publish only the finished entry
         return cells, start
+
+    def _reserve(self, up_to: int) -> None:
+        try:
+            os.posix_fallocate(self.descriptor, self.reserved, up_to - self.reserved)
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            up_to = len(self.map)  # a filesystem that cannot reserve: write and hope
+        self.reserved = up_to
 
     def values(self, start: int, size: int) -> list[float]:
         """A copy of ``size`` values from value index ``start``."""
@@ -162,7 +178,8 @@ class Segment:
         if length < HEADER.size:
             raise StoreFault(TRUNCATED, f"{self.path.name} is {length} bytes long")
         used = self.used
-        if used < HEADER.size or used > max(len(self.map), SEGMENT_BYTES) or used % DOUBLE:
+        too_large = used > max(len(self.map), SEGMENT_BYTES)
+        if used < max(start, HEADER.size) or too_large or used % DOUBLE:  # it only ever grows
             raise StoreFault(CORRUPT, f"{self.path.name} claims {used} bytes in use")
         length = min(length, len(self.map))  # never read past the mapping, nor the file
         position = max(start, HEADER.size)
@@ -186,7 +203,12 @@ class Segment:
 
     def close(self) -> None:
         """Unmap the file; BufferError while a series' cells are still in use elsewhere."""
+        pageguard.unguard(self.address)  # first: the address may be reused once unmapped
         self.doubles.release()
-        self.map.close()
-        pageguard.unguard(self.address)
+        self.words.release()
+        try:
+            self.map.close()
+        except BufferError:
+            self.address = pageguard.guard(self.map)
+            raise
         os.close(self.descriptor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -59,6 +60,10 @@ class WorkerMetrics:
         self.live_pids: list[int] = [os.getpid()]
         self.registry: MetricsRegistry | None = None
         self._kinds: dict[str, str] = {}  # family name -> the kind its keys carry
+        # Series are made on the event loop and, by scrape-time hooks, in the scrape's
+        # thread; one lock keeps their appends, and the moves between files, apart.
+        self._placing = threading.RLock()
+        self._merging = threading.Lock()  # one merge at a time: readers keep state
 
     def allocator(self, name: str, kind: str, aggregate: Aggregate) -> Allocator | None:
         """How ``name``'s series get their cells: in this worker's file, unless local."""
@@ -68,8 +73,8 @@ class WorkerMetrics:
         self._kinds[name] = code
 
         def cells(label_values: tuple[str, ...], size: int) -> Cells:
-            # Looked up on each call: maintain() may have moved this worker to new files.
-            return self.store.allocate((code, name, label_values), size)
+            with self._placing:  # self.store is read under it: maintain() may replace it
+                return self.store.allocate((code, name, label_values), size)
 
         return cells
 
@@ -87,10 +92,11 @@ class WorkerMetrics:
         """
         try:
             damage = self.store.damage()
-            if damage is not None:
-                self._republish(damage)
-            elif self.store.in_memory:
-                self._adopt()
+            with self._placing:
+                if damage is not None:
+                    self._republish(damage)
+                elif self.store.in_memory:
+                    self._adopt()
             self._count_faults()
         except Exception:
             if self.registry is not None:
@@ -108,14 +114,16 @@ class WorkerMetrics:
             return list(registry.families.values())
 
     def _merged_families(self, registry: MetricsRegistry) -> list[Family]:
-        self.directory.compact()
-        merged: Merged = self.directory.merge()
-        pid = str(os.getpid())
-        for key, cells in self.store.in_memory.items():
-            merged.add(key, list(cells), pid)  # only this worker can show these
-        self.live_pids = sorted(merged.pids | {os.getpid()})
-        self._count_faults()
-        return self.view.families(registry.families.values(), merged)
+        with self._merging:
+            self.directory.compact()
+            merged: Merged = self.directory.merge()
+            pid = str(os.getpid())
+            with self._placing:
+                in_memory = [(key, list(cells)) for key, cells in self.store.in_memory.items()]
+            for key, values in in_memory:
+                merged.add(key, values, pid)  # only this worker can show these
+            self.live_pids = sorted(merged.pids | {os.getpid()})
+            return self.view.families(registry.families.values(), merged)
 
     def _children(self) -> Iterator[tuple[SeriesKey, Child]]:
         assert self.registry is not None, "attach() a registry first"
@@ -128,17 +136,29 @@ class WorkerMetrics:
                     yield (code, family.name, child.label_values), child
 
     def _republish(self, damage: str) -> None:
+        """Copy every series into new files, then switch to them all at once.
+
+        Under the exclusive lock no merge sees the old and the new files together; should
+        the copy fail halfway, the new files go and the worker stays on the old ones.
+        """
         old, new = self.store, self.directory.open_worker()
         with self.directory.exclusive():
             damaged = old.damaged_keys()
-            for key, child in self._children():
-                values = _trusted(key, child.cells, damaged)
-                cells = new.allocate(key, len(values))
-                for index, value in enumerate(values):
-                    cells[index] = value
+            moves = []
+            try:
+                for key, child in self._children():
+                    values = _trusted(key, child.cells, damaged)
+                    cells = new.allocate(key, len(values))
+                    for index, value in enumerate(values):
+                        cells[index] = value
+                    moves.append((child, cells))
+            except BaseException:
+                new.discard()
+                raise
+            for child, cells in moves:
                 child.cells = cells
+            self.store = new
             self._retire(old)
-        self.store = new
         for reason, count in old.faults.take().items():
             new.faults.add(reason, count)
         logger.warning(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import cast
 
 from folio.metrics.families import Cells
-from folio.metrics.multiprocess import pageguard
 from folio.metrics.multiprocess.checks import MISSING, SET_ASIDE, TRUNCATED, FaultTally, os_reason
 from folio.metrics.multiprocess.quarantine import is_set_aside
 from folio.metrics.multiprocess.store import (
@@ -63,7 +62,6 @@ class WorkerStore:
         self.placements: dict[SeriesKey, Placement] = {}
         self.in_memory: dict[SeriesKey, Cells] = {}  # series the directory had no room for
         self.faults = FaultTally()  # counted by WorkerMetrics, then cleared
-        self._replaced_pages = pageguard.replaced_pages()
         self._logged: set[str] = set()
 
     def allocate(self, key: SeriesKey, size: int) -> Cells:
@@ -100,8 +98,6 @@ class WorkerStore:
                 return SET_ASIDE
             if segment.size_on_disk() < len(segment.map):
                 return TRUNCATED
-        if pageguard.replaced_pages() != self._replaced_pages:
-            return TRUNCATED
         return None
 
     def damaged_keys(self) -> set[SeriesKey]:
@@ -122,6 +118,13 @@ class WorkerStore:
         if reason not in self._logged:  # once per kind of fault, not once per series
             self._logged.add(reason)
             logger.warning("folio.metrics: %s (%s)", message, reason)
+
+    def discard(self) -> None:
+        """Close and delete these files: a replacement that was not finished."""
+        for segment in self.segments:
+            with contextlib.suppress(OSError):
+                segment.path.unlink(missing_ok=True)
+        self.close()
 
     def close(self) -> None:
         for segment in self.segments:
