@@ -183,10 +183,13 @@ def _wait(condition: Callable[[], T | None], what: str, timeout: float = TIMEOUT
 
 
 def _scraped_after(base: str, instances: list[str], after: float, at: float) -> bool:
-    """Whether, seen at ``at``, the last scrape of every instance started after ``after``."""
+    """Whether, seen at ``at``, the last scrape of every instance started after ``after``
+    and succeeded: a scrape that timed out on a busy machine leaves its series stale."""
     up = _uncached('__name__="up", job="folio-api"')
     stamps = _by_instance(_query(base, f"timestamp({{{up}}})", at))
-    return set(stamps) == set(instances) and min(stamps.values()) > after
+    succeeded = _by_instance(_query(base, f"{{{up}}}", at))
+    fresh = set(stamps) == set(instances) and min(stamps.values()) > after
+    return fresh and set(succeeded.values()) == {1.0}
 
 
 @contextmanager
