@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -89,20 +90,30 @@ async def test_head_has_headers_and_no_body(
 async def test_concurrent_scrapes_share_one_render(
     serve: tuple[MetricsRegistry, httpx.AsyncClient],
 ) -> None:
-    """Scrapes that arrive while a render runs wait for it instead of rendering again."""
+    """Scrapes that arrive while a render runs share the next one: fresh, and rendered once."""
     registry, client = serve
     renders = 0
+    begun = threading.Event()
+    jobs = registry.counter("jobs_total", "Jobs done.")
 
     def slow_hook() -> None:
         nonlocal renders
         renders += 1
+        begun.set()
         time.sleep(0.2)  # runs in the render thread, not on the event loop
 
     registry.on_collect("slow", slow_hook)
-    responses = await asyncio.gather(*(client.get("/metrics") for _ in range(5)))
+    first = asyncio.ensure_future(client.get("/metrics"))
+    await asyncio.to_thread(begun.wait, 5)
+    later = [asyncio.ensure_future(client.get("/metrics")) for _ in range(4)]
+    await asyncio.sleep(0.05)  # the four have arrived while the first render runs
+    jobs.unlabelled().inc()  # before any render but the first can begin
+    responses = await asyncio.gather(*later)
+    assert (await first).status_code == 200
     assert {response.status_code for response in responses} == {200}
-    assert len({response.text for response in responses}) == 1
-    assert renders == 1
+    assert {response.text for response in responses} == {responses[0].text}
+    assert "jobs_total 1\n" in responses[0].text
+    assert renders == 2
 
 
 async def test_failing_collect_hook_is_counted_and_the_scrape_succeeds(

@@ -34,7 +34,8 @@ class MetricsEndpoint:
     def __init__(self, registry: MetricsRegistry, *, token: str | None = None) -> None:
         self.registry = registry
         self.token = token.encode() if token else None
-        self._renders: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
+        # Per format, the render that has not begun yet: scrapes arriving meanwhile share it.
+        self._queued: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
         # Renders of different formats take turns: across workers, each merges into the
         # same families, which another render may still be reading on the loop.
         self._rendering = asyncio.Lock()
@@ -68,21 +69,25 @@ class MetricsEndpoint:
         )
 
     async def _render(self, openmetrics: bool, compressed: bool) -> bytes:
-        # Concurrent scrapes share one render instead of each paying for their own.
-        key = (openmetrics, compressed)
-        pending = self._renders.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future = asyncio.ensure_future(self._render_in_pieces(openmetrics, compressed))
-        self._renders[key] = future
-        try:
-            return await asyncio.shield(future)
-        finally:
-            if self._renders.get(key) is future:
-                del self._renders[key]
+        """A render that begins after this scrape arrived, shared with others that wait.
 
-    async def _render_in_pieces(self, openmetrics: bool, compressed: bool) -> bytes:
+        Joining a render already under way would hand this scrape values from before it
+        came: a scrape that timed out leaves its render running, and the next scrape, sent
+        after new requests, would be answered without them.
+        """
+        key = (openmetrics, compressed)
+        queued = self._queued.get(key)
+        if queued is None:
+            queued = asyncio.ensure_future(self._render_when_free(key, openmetrics, compressed))
+            self._queued[key] = queued
+        return await asyncio.shield(queued)
+
+    async def _render_when_free(
+        self, key: tuple[bool, bool], openmetrics: bool, compressed: bool
+    ) -> bytes:
         async with self._rendering:
+            if self._queued.get(key) is asyncio.current_task():
+                del self._queued[key]  # begun: later scrapes queue the next one
             return await self._render_now(openmetrics, compressed)
 
     async def _render_now(self, openmetrics: bool, compressed: bool) -> bytes:
