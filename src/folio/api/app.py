@@ -15,6 +15,7 @@ from folio.api.observability import ApiObservability
 from folio.api.routes import health, projects
 from folio.api.settings import ApiSettings
 from folio.draining import Drain
+from folio.http_methods import HttpMethodsMiddleware
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -49,6 +50,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.drain = Drain()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Inside the metrics middleware, so a HEAD is counted as HEAD, not as the GET it runs.
+    app.add_middleware(HttpMethodsMiddleware)
     # Installed after the body limit, so it sits outside it and counts its 413s too.
     observability.install_on(app)
     app.include_router(health.router)

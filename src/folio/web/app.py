@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from folio import __version__
 from folio.draining import Drain
+from folio.http_methods import HttpMethodsMiddleware
 from folio.web import pages, rum, runbook, security, status
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
@@ -91,6 +92,8 @@ def create_app(
         app.include_router(runbook.build_router(access, templates, runbook.read_runbook()))
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
+    # Inside the metrics middleware, so a HEAD is counted as HEAD, not as the GET it runs.
+    app.add_middleware(HttpMethodsMiddleware)
     observability.install_on(app)
     security.install(app)
     return app
