@@ -98,27 +98,77 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seed demo data, then run folio-api, folio-web, and Prometheus and Alertmanager "
         "(if installed)",
     )
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--api-port", type=int, default=3001)
-    run.add_argument("--web-port", type=int, default=3000)
-    run.add_argument("--prometheus-port", type=int, default=9090)
-    run.add_argument("--alertmanager-port", type=int, default=9093)
-    run.add_argument("--data-dir", type=Path, default=Path("var"), help="Prometheus data goes here")
-    run.add_argument("--scrape-interval", help="override Prometheus's 15s (e.g. 1s for tests)")
-    run.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
-    run.add_argument("--no-alertmanager", action="store_true", help="do not start Alertmanager")
+    # Each help states the default: %(default)s where argparse knows it, in words otherwise.
     run.add_argument(
-        "--workers", type=_positive_int, default=1, help="worker processes per service (default 1)"
+        "--host", default="127.0.0.1", help="address every service listens on (default %(default)s)"
+    )
+    run.add_argument(
+        "--api-port", type=int, default=3001, help="folio-api's port (default %(default)s)"
+    )
+    run.add_argument(
+        "--web-port", type=int, default=3000, help="folio-web's port (default %(default)s)"
+    )
+    run.add_argument(
+        "--prometheus-port", type=int, default=9090, help="Prometheus's port (default %(default)s)"
+    )
+    run.add_argument(
+        "--alertmanager-port",
+        type=int,
+        default=9093,
+        help="Alertmanager's port (default %(default)s)",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="Prometheus's and Alertmanager's data, config and logs go here (default %(default)s)",
+    )
+    run.add_argument(
+        "--scrape-interval",
+        help="Prometheus's scrape and rule interval, e.g. 1s for tests "
+        "(default: deploy/prometheus/prometheus.yml's, 15s)",
+    )
+    run.add_argument(
+        "--no-prometheus",
+        action="store_true",
+        help="do not start Prometheus (default: start it if `prometheus` is on PATH)",
+    )
+    run.add_argument(
+        "--no-alertmanager",
+        action="store_true",
+        help="do not start Alertmanager (default: start it with Prometheus if it is on PATH)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes per service (default %(default)s)",
     )
     loadgen = commands.add_parser("loadgen", help="send realistic mixed traffic to a running stack")
-    loadgen.add_argument("--web", default="http://127.0.0.1:3000", help="folio-web's URL")
-    loadgen.add_argument("--api", default="http://127.0.0.1:3001", help="folio-api's URL")
-    loadgen.add_argument("--token", help="bearer token for writes (default: FOLIO_API_TOKEN)")
-    loadgen.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    loadgen.add_argument(
+        "--web", default="http://127.0.0.1:3000", help="folio-web's URL (default %(default)s)"
+    )
+    loadgen.add_argument(
+        "--api", default="http://127.0.0.1:3001", help="folio-api's URL (default %(default)s)"
+    )
+    loadgen.add_argument(
+        "--token", help="bearer token for writes (default: FOLIO_API_TOKEN, else none)"
+    )
+    loadgen.add_argument(
+        "--rate", type=float, default=20.0, help="requests per second (default %(default)s)"
+    )
     amount = loadgen.add_mutually_exclusive_group()
-    amount.add_argument("--requests", type=int, help="stop after this many requests")
-    amount.add_argument("--duration", type=float, help="stop after this many seconds")
-    loadgen.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
+    amount.add_argument(
+        "--requests",
+        type=int,
+        help="stop after this many requests (default 200, unless --duration is given)",
+    )
+    amount.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: stop by --requests)"
+    )
+    loadgen.add_argument(
+        "--seed", type=int, default=0, help="random seed, for repeatable runs (default %(default)s)"
+    )
     health = commands.add_parser(
         "healthcheck", help="exit 0 if the local folio-api or folio-web answers /api/health"
     )
@@ -157,10 +207,8 @@ def _positive_int(text: str) -> int:
 
 
 def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
-    from folio.stack.supervisor import StackOptions, run_stack
+    from folio.stack.supervisor import StackOptions, port_problem, run_stack
 
-    added = asyncio.run(_seed(settings))
-    print(f"seeded {len(added)} demo project(s)", file=sys.stderr)
     options = StackOptions(
         host=arguments.host,
         api_port=arguments.api_port,
@@ -173,6 +221,13 @@ def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
         with_alertmanager=not arguments.no_alertmanager,
         workers=arguments.workers,
     )
+    # Before the seeding too: a busy port stops `folio run` before it changes anything.
+    problem = port_problem(options)
+    if problem is not None:
+        print(f"folio run: {problem}", file=sys.stderr)
+        return 1
+    added = asyncio.run(_seed(settings))
+    print(f"seeded {len(added)} demo project(s)", file=sys.stderr)
     return run_stack(options)
 
 

@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 import folio
 
 CONFIG_NAME = "prometheus.yml"
+# The UI pages `folio run` links to. Release builds serve them at /targets and /alerts (the
+# React UI); Debian's package, built without it, serves only the classic UI, under
+# /classic/ (2.42.0+ds: /targets answers 404, /classic/targets 200). The version number
+# alone does not tell the two apart, so the running server is asked.
+UI_PAGES = ("targets", "alerts")
 
 
 @dataclass(frozen=True)
@@ -94,3 +100,22 @@ def _token_file(directory: Path, token: str) -> Path:
     path.write_text(token)
     os.chmod(path, 0o600)
     return path
+
+
+def ui_links(url: str, timeout: float = 2.0) -> dict[str, str]:
+    """Where the Prometheus at ``url`` serves each page of UI_PAGES, by asking it.
+
+    A page it serves at neither place (it is not answering) gets the release builds' address.
+    """
+    links: dict[str, str] = {}
+    for page in UI_PAGES:
+        candidates = [f"{url}/{page}", f"{url}/classic/{page}"]
+        links[page] = next((link for link in candidates if _serves(link, timeout)), candidates[0])
+    return links
+
+
+def _serves(url: str, timeout: float) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False

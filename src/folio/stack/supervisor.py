@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ from folio.web.settings import WebSettings
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+# What folio-api's and folio-web's liveness route (/api/health) answer, and nothing else does.
+FOLIO_HEALTH = {"status": "ok"}
 
 
 @dataclass
@@ -39,6 +43,49 @@ class StackOptions:
 # then stays up for HEALTHY_AFTER starts the count again.
 MAX_BACKOFF = 30.0
 HEALTHY_AFTER = 60.0
+
+
+def wanted_ports(options: StackOptions) -> list[tuple[str, int]]:
+    """(service, port) for each process that ``run_stack`` would start with ``options``."""
+    ports = [("folio-api", options.api_port), ("folio-web", options.web_port)]
+    if options.with_prometheus and prometheus_binary() is not None:
+        if options.with_alertmanager and alertmanager.alertmanager_binary() is not None:
+            ports.append(("alertmanager", options.alertmanager_port))
+        ports.append(("prometheus", options.prometheus_port))
+    return ports
+
+
+def port_problem(options: StackOptions) -> str | None:
+    """Why one of the wanted ports cannot be listened on, or None when all can."""
+    owners: dict[int, str] = {}
+    for name, port in wanted_ports(options):
+        if port in owners:
+            return f"port {port} is wanted by both {owners[port]} and {name}"
+        owners[port] = name
+        try:
+            _try_listen(options.host, port)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return f"port {port} ({name}) is in use: {error}"
+            return f"port {port} ({name}) cannot be used on {options.host}: {error}"
+        except OverflowError as error:  # bind's complaint about a port above 65535
+            return f"port {port} ({name}) cannot be used: {error}"
+    return None
+
+
+def _try_listen(host: str, port: int) -> None:
+    """Listen on host:port and let go at once; raises OSError as the service would.
+
+    SO_REUSEADDR, as uvicorn and Prometheus set it: a port whose last connections wait in
+    TIME_WAIT is free to them, so it is to this check.
+    """
+    family, kind, protocol, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        probe.listen()
 
 
 @dataclass
@@ -130,6 +177,10 @@ def run_stack(options: StackOptions) -> int:
         nonlocal stopping
         stopping = True
 
+    problem = port_problem(options)
+    if problem is not None:  # before anything starts: nothing to stop, nothing half up
+        print(f"folio run: {problem}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     stack = Stack()
@@ -245,12 +296,30 @@ def _wait_until_ready(service: Service) -> None:
                 f"{service.name} exited with {service.process.returncode} while starting"
             )
         try:
-            if httpx.get(service.url + service.ready_path, timeout=1).status_code < 500:
-                return
+            response = httpx.get(service.url + service.ready_path, timeout=1)
         except httpx.TransportError:
-            pass
+            response = None
+        # Whatever else answers on the port (another server, another folio whose port this
+        # one could not take) does not count: only this process, alive, with the right answer.
+        if response is not None and _is_ready(service, response) and service.process.poll() is None:
+            return
         time.sleep(0.2)
-    raise RuntimeError(f"{service.name} did not answer at {service.url} within {READY_TIMEOUT:g} s")
+    raise RuntimeError(
+        f"{service.name} did not answer {service.url}{service.ready_path} as expected "
+        f"within {READY_TIMEOUT:g} s"
+    )
+
+
+def _is_ready(service: Service, response: httpx.Response) -> bool:
+    """A 200; for folio-api and folio-web, with their health document."""
+    if response.status_code != 200:
+        return False
+    if service.helper:  # Prometheus's and Alertmanager's /-/ready
+        return True
+    try:
+        return bool(response.json() == FOLIO_HEALTH)
+    except ValueError:
+        return False
 
 
 def _print_urls(stack: Stack, options: StackOptions) -> None:
@@ -258,9 +327,9 @@ def _print_urls(stack: Stack, options: StackOptions) -> None:
     for service in stack.services:
         lines.append(f"  {service.name:<12} {service.url}")
     if any(s.name == "prometheus" for s in stack.services):
-        prometheus_url = f"http://{options.host}:{options.prometheus_port}"
-        lines.append(f"  targets      {prometheus_url}/targets")
-        lines.append(f"  alerts       {prometheus_url}/alerts")
+        links = prometheus.ui_links(f"http://{options.host}:{options.prometheus_port}")
+        lines.append(f"  targets      {links['targets']}")
+        lines.append(f"  alerts       {links['alerts']}")
         if WebSettings().status_page:  # the same environment folio-web read
             lines.append(f"  status page  http://{options.host}:{options.web_port}/status")
     lines += ["Press Ctrl-C to stop everything.", ""]
