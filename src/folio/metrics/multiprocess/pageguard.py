@@ -59,7 +59,6 @@ class _SigAction(ctypes.Structure):
 class _Guard:
     def __init__(self) -> None:
         self.ranges: dict[int, int] = {}  # start address -> end address
-        self.replaced_pages = 0
         self._libc: ctypes.CDLL | None = None
         self._handler = _Handler(self._on_sigbus)  # kept alive: the kernel calls it
         self._previous = _SigAction()
@@ -98,7 +97,6 @@ class _Guard:
                     page = address - address % mmap.PAGESIZE
                     flags = _MAP_PRIVATE_FIXED_ANONYMOUS
                     if libc.mmap(page, mmap.PAGESIZE, _PROT_READ_WRITE, flags, -1, 0) == page:
-                        self.replaced_pages += 1
                         return
                     break  # no page to put there: better to die than to fault forever
         # Not ours, or beyond repair: the previous handler (or the default action) takes
@@ -122,8 +120,3 @@ def guard(mapping: mmap.mmap) -> int:
 def unguard(start: int) -> None:
     """Stop protecting the mapping ``guard`` returned ``start`` for, before closing it."""
     _guard.ranges.pop(start, None)
-
-
-def replaced_pages() -> int:
-    """Pages replaced so far in this process because their file had been truncated."""
-    return _guard.replaced_pages
