@@ -71,7 +71,7 @@ def test_classic_model_with_a_datasource_variable(name: str) -> None:
     ],
 )
 def test_templating_variables(name: str, expected: set[str]) -> None:
-    """Each dashboard filters by the variables its issue asks for, each used by some panel."""
+    """Each dashboard filters by exactly the variables listed here, each used by some panel."""
     variables = {v["name"] for v in query_variables(name)}
     assert variables == expected
     text = json.dumps(load(name)["panels"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from folio.api.errors import ApiError
 from folio.api.observability import ApiObservability
 from folio.api.settings import ApiSettings
+from folio.metrics.bearer import token_matches
 
 _bearer = HTTPBearer(auto_error=False, description="The value of FOLIO_API_TOKEN")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -83,6 +83,5 @@ def _check_token(settings: ApiSettings, credentials: HTTPAuthorizationCredential
     if credentials is None:
         raise ApiError(401, "missing 'Authorization: Bearer <token>' header", headers=challenge)
     assert settings.api_token is not None
-    expected = settings.api_token.get_secret_value().encode()
-    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+    if not token_matches(credentials.credentials, settings.api_token.get_secret_value()):
         raise ApiError(401, "the bearer token is not valid", headers=challenge)

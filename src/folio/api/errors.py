@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
+from folio.metrics.json_errors import error_body
+
 # A stable, machine-readable code per status; clients branch on these, not on messages.
 ERROR_CODES: dict[int, str] = {
     400: "bad_request",
@@ -75,7 +77,7 @@ class ApiError(HTTPException):
 def error_content(status_code: int, message: str, details: Any = None) -> dict[str, Any]:
     """The body of an error response."""
     code = ERROR_CODES.get(status_code) or HTTPStatus(status_code).phrase.lower().replace(" ", "_")
-    return {"error": {"code": code, "message": message, "details": details}}
+    return error_body(code, message, details)
 
 
 def error_response(

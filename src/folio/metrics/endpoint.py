@@ -8,18 +8,19 @@ time, compressing as it goes, with requests served between pieces.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import zlib
 
 from starlette.types import Receive, Scope, Send
 
+from folio.metrics.bearer import bearer_matches
 from folio.metrics.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     collect,
     render_chunks,
 )
+from folio.metrics.json_errors import error_body
 from folio.metrics.negotiation import accepts_gzip, wants_openmetrics
 from folio.metrics.registry import MetricsRegistry
 
@@ -33,7 +34,7 @@ class MetricsEndpoint:
 
     def __init__(self, registry: MetricsRegistry, *, token: str | None = None) -> None:
         self.registry = registry
-        self.token = token.encode() if token else None
+        self.token = token or None
         # Per format, the render that has not begun yet: scrapes arriving meanwhile share it.
         self._queued: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
         # Renders of different formats take turns: across workers, each merges into the
@@ -45,7 +46,8 @@ class MetricsEndpoint:
         if scope["method"] not in ("GET", "HEAD"):
             await _error(send, 405, "use GET or HEAD", {"allow": "GET, HEAD"})
             return
-        if self.token is not None and not self._authorized(headers.get(b"authorization", "")):
+        authorization = headers.get(b"authorization", "")
+        if self.token is not None and not bearer_matches(authorization, self.token):
             challenge = {"www-authenticate": 'Bearer realm="metrics"'}
             await _error(send, 401, "send 'Authorization: Bearer <FOLIO_METRICS_TOKEN>'", challenge)
             return
@@ -104,17 +106,10 @@ class MetricsEndpoint:
             parts.append(compressor.flush())
         return b"".join(parts)
 
-    def _authorized(self, authorization: str) -> bool:
-        scheme, _, credentials = authorization.partition(" ")
-        assert self.token is not None
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), self.token
-        )
-
 
 async def _error(send: Send, status: int, message: str, extra: dict[str, str]) -> None:
     code = {401: "unauthorized", 405: "method_not_allowed"}[status]
-    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
+    body = json.dumps(error_body(code, message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.encode(), value.encode()) for name, value in extra.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -1,1 +1,1 @@
-"""folio-web: the server-rendered site (see issue 4)."""
+"""folio-web: the server-rendered site that reads from folio-api."""

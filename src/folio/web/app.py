@@ -19,11 +19,16 @@ from starlette.requests import ClientDisconnect
 from folio import __version__
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
-from folio.web import pages, rum, runbook, security, status
+from folio.web import pages, runbook, security
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
 from folio.web.observability import WebObservability
 from folio.web.prometheus import PrometheusClient
+from folio.web.routes import pages as page_routes
+from folio.web.routes import rum as rum_routes
+from folio.web.routes import runbook as runbook_routes
+from folio.web.routes import status as status_routes
+from folio.web.rum import BeaconIntake
 from folio.web.settings import WebSettings
 from folio.web.status_access import StatusAccess
 
@@ -79,17 +84,21 @@ def create_app(
     app.state.observability = observability
     app.state.api = api
     app.state.prometheus = prometheus
+    app.state.templates = templates
+    app.state.renderer = renderer
+    app.state.beacon_intake = BeaconIntake(settings, observability)
     app.state.drain = Drain()
     app.add_api_route("/api/health", _liveness, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(
         "/api/health/ready", _readiness, methods=["GET", "HEAD"], include_in_schema=False
     )
-    app.include_router(pages.build_router(renderer, api))
-    app.include_router(rum.build_router(settings, observability))
+    app.include_router(page_routes.router)
+    app.include_router(rum_routes.router)
     if settings.status_page:  # switched off: no routes, so /status and /runbook are plain 404s
-        access = StatusAccess(settings)
-        app.include_router(status.build_router(access, templates, prometheus))
-        app.include_router(runbook.build_router(access, templates, runbook.read_runbook()))
+        app.state.status_access = StatusAccess(settings)
+        app.state.runbook_html = runbook.render_runbook()
+        app.include_router(status_routes.router)
+        app.include_router(runbook_routes.router)
     app.mount("/static", assets.app(), name="static")
     _install_error_pages(app, renderer, observability)
     # Inside the metrics middleware, so a HEAD is counted as HEAD, not as the GET it runs.

@@ -1,16 +1,16 @@
-"""POST /api/rum: browser beacons, rate-limited, origin-checked, size-capped and counted."""
+"""Browser beacons for POST /api/rum: their metrics, rate limits, size cap and origin check."""
 
 from __future__ import annotations
 
-import json
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from folio.metrics import UNMATCHED, MetricsRegistry, StarletteRouteResolver
 from folio.metrics.families import CounterFamily
-from folio.web.beacons import ASSET_TYPES, VITALS, Beacon, InvalidBeacon, parse_beacon
+from folio.metrics.json_errors import error_body
+from folio.web.beacons import ASSET_TYPES, VITALS, Beacon
 from folio.web.observability import WebObservability
 from folio.web.settings import WebSettings
 
@@ -121,57 +121,39 @@ class RumMetrics:
             self.dropped.inc(dropped)
 
 
-def build_router(settings: WebSettings, observability: WebObservability) -> APIRouter:
-    router = APIRouter()
-    metrics = RumMetrics(observability.registry, observability.client_errors)
-    limiter = RateLimiter(settings.rum_rate_per_minute, settings.rum_burst)
-    # Vitals feed alerts (FolioPoorLCP), so one address may only add a few an hour.
-    vitals_share = RateLimiter.per_hour(settings.rum_vitals_per_hour)
-    resolver = StarletteRouteResolver()
+class BeaconIntake:
+    """What POST /api/rum keeps from one beacon to the next: its metrics and rate limits."""
 
-    def refuse(result: str, status: int, message: str) -> Response:
-        metrics.beacons.labels(result).inc()
-        body = {"error": {"code": result, "message": message, "details": None}}
+    def __init__(self, settings: WebSettings, observability: WebObservability) -> None:
+        self.metrics = RumMetrics(observability.registry, observability.client_errors)
+        self.limiter = RateLimiter(settings.rum_rate_per_minute, settings.rum_burst)
+        # Vitals feed alerts (FolioPoorLCP), so one address may only add a few an hour.
+        self.vitals_share = RateLimiter.per_hour(settings.rum_vitals_per_hour)
+        self.resolver = StarletteRouteResolver()
+
+    def refuse(self, result: str, status: int, message: str) -> Response:
+        """Count a refused beacon under ``result`` and answer with the JSON error."""
+        self.metrics.beacons.labels(result).inc()
         headers = {"Retry-After": "60"} if status == 429 else None
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(error_body(result, message), status_code=status, headers=headers)
 
-    @router.post("/api/rum", include_in_schema=False)
-    async def receive_beacon(request: Request) -> Response:
-        client = _client_address(request, settings)
-        if not limiter.allow(client):
-            return refuse("rate_limited", 429, "too many beacons from this client")
-        if request.headers.get("origin") not in _site_origins(request, settings):
-            return refuse("bad_origin", 403, "beacons are accepted from this site only")
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in ("text/plain", "application/json"):
-            return refuse("unsupported_media_type", 415, "send text/plain or application/json")
-        body = await _read_capped(request)
-        if body is None:
-            return refuse("too_large", 413, f"beacons are capped at {MAX_BEACON_BYTES} bytes")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return refuse("invalid_json", 400, "the body is not JSON")
-        try:
-            beacon = parse_beacon(payload)
-        except InvalidBeacon as error:
-            return refuse("invalid_payload", 400, str(error))
+    def accept(self, request: Request, client: str, beacon: Beacon) -> Response:
+        """Observe a valid beacon against the page route it names, and answer 204."""
         # Starlette redirects /projects/ to /projects, so both are the same page.
         path = beacon.page.split("?", 1)[0].rstrip("/") or "/"
-        route = resolver(request.app, "GET", path)
+        route = self.resolver(request.app, "GET", path)
         # Only a beacon with vitals takes from the share, so one that reports only asset
         # timings or errors cannot use up a visitor's share.
-        within_share = not beacon.vitals or vitals_share.allow(client)
-        metrics.record(
+        within_share = not beacon.vitals or self.vitals_share.allow(client)
+        self.metrics.record(
             route if route in PAGE_ROUTES else UNMATCHED, beacon, observe_vitals=within_share
         )
-        metrics.beacons.labels("accepted").inc()
+        self.metrics.beacons.labels("accepted").inc()
         return Response(status_code=204)
 
-    return router
 
-
-async def _read_capped(request: Request) -> bytes | None:
+async def read_capped(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BEACON_BYTES (declared or sent)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BEACON_BYTES:
         return None
@@ -183,7 +165,8 @@ async def _read_capped(request: Request) -> bytes | None:
     return bytes(chunks)
 
 
-def _client_address(request: Request, settings: WebSettings) -> str:
+def client_address(request: Request, settings: WebSettings) -> str:
+    """The address a beacon is rate-limited by."""
     forwarded = request.headers.get("x-forwarded-for")
     if settings.trust_forwarded_for and forwarded:
         # The last hop was added by our own proxy; earlier ones are the client's to forge.
@@ -191,7 +174,8 @@ def _client_address(request: Request, settings: WebSettings) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _site_origins(request: Request, settings: WebSettings) -> list[str]:
+def site_origins(request: Request, settings: WebSettings) -> list[str]:
+    """The origins a beacon may come from: FOLIO_SITE_ORIGINS, or the site's own."""
     if settings.site_origins:
         return settings.site_origins
     scheme = request.url.scheme

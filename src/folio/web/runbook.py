@@ -1,9 +1,9 @@
-"""GET /runbook: docs/runbook.md as a page, so the /status alerts panel can link to sections.
+"""The runbook page's content: docs/runbook.md, so the /status alerts panel can link to it.
 
 The Markdown is found and rendered once, when the app is built. An installed wheel
 carries it as folio/web/runbook.md (pyproject.toml force-includes docs/runbook.md); an
 editable install of a checkout reads the checkout's docs/runbook.md. The page sits
-behind the same switch and token as /status.
+behind the same switch and token as /status (routes/runbook.py).
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-
 import folio
 from folio.web.markdown import render_document
-from folio.web.status_access import NO_STORE, UNAUTHORIZED, StatusAccess
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +40,7 @@ def read_runbook(sources: Iterable[Traversable] | None = None) -> str | None:
     return None
 
 
-def build_router(
-    access: StatusAccess, templates: Jinja2Templates, markdown: str | None
-) -> APIRouter:
-    """The /runbook route, serving ``markdown`` rendered here, once, behind ``access``."""
-    router = APIRouter(include_in_schema=False)
-    html = render_document(markdown) if markdown is not None else None
-
-    @router.get("/runbook", response_class=HTMLResponse)
-    async def runbook_page(request: Request) -> HTMLResponse:
-        context = {"runbook": html, "missing": NOT_FOUND, "unauthorized": None}
-        status = 200 if html is not None else 404
-        if not access.allows(request, allow_query=True):
-            context["unauthorized"] = UNAUTHORIZED
-            status = 401
-        response = templates.TemplateResponse(
-            request, "runbook.html", context, status_code=status, headers=NO_STORE
-        )
-        if status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-    return router
+def render_runbook() -> str | None:
+    """The runbook as HTML, read and rendered once, when the app is built; None if missing."""
+    markdown = read_runbook()
+    return render_document(markdown) if markdown is not None else None

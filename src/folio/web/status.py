@@ -1,10 +1,11 @@
-"""GET /status, the built-in status page, and GET /status/data/{chart}, its charts' data.
+"""What the built-in status page shows: its alerts panel and its charts' data.
 
-The page is for operators: it is not a page view, loads no RUM script, and can be put
-behind FOLIO_STATUS_TOKEN or switched off with FOLIO_STATUS_PAGE=false (create_app then
-does not register these routes). The browser names a chart; the PromQL is the server's
-own (status_queries.py), run against FOLIO_PROMETHEUS_URL. The alerts panel is drawn on
-the server from one fixed request, Prometheus's /api/v1/alerts, each time the page loads.
+The page (routes/status.py) is for operators: it is not a page view, loads no RUM script,
+and can be put behind FOLIO_STATUS_TOKEN or switched off with FOLIO_STATUS_PAGE=false
+(create_app then does not register its routes). The browser names a chart; the PromQL is
+the server's own (status_queries.py), run against FOLIO_PROMETHEUS_URL. The alerts panel
+is drawn on the server from one fixed request, Prometheus's /api/v1/alerts, each time the
+page loads.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi import Request
 
 from folio.web.prometheus import PrometheusClient, PrometheusError, Series
-from folio.web.status_access import NO_STORE, UNAUTHORIZED, StatusAccess
 from folio.web.status_alerts import NO_ALERTS, shown_alerts
-from folio.web.status_queries import CHARTS, DEFAULT_RANGE, RANGES, Chart, TimeRange
+from folio.web.status_queries import DEFAULT_RANGE, RANGES, Chart, TimeRange
 
 MAX_SERIES = 20  # per chart: more would be unreadable, and no fixed query yields that many
 NOT_CONFIGURED = (
@@ -31,59 +29,7 @@ NOT_CONFIGURED = (
 )
 
 
-def build_router(
-    access: StatusAccess, templates: Jinja2Templates, prometheus: PrometheusClient | None
-) -> APIRouter:
-    """The routes of /status and /status/data/{chart}, behind ``access``."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/status", response_class=HTMLResponse)
-    async def status_page(request: Request) -> HTMLResponse:
-        context: dict[str, Any] = {
-            "charts": list(CHARTS.values()),
-            "ranges": list(RANGES),
-            "default_range": DEFAULT_RANGE,
-            "configured": prometheus is not None,
-            "not_configured": NOT_CONFIGURED,
-            "unauthorized": None,
-        }
-        status = 200
-        if not access.allows(request, allow_query=True):
-            context["unauthorized"] = UNAUTHORIZED
-            status = 401
-        elif prometheus is not None:
-            context.update(await _alerts_context(prometheus))
-            context["runbook_token"] = access.query_token(request)
-        response = templates.TemplateResponse(
-            request, "status.html", context, status_code=status, headers=NO_STORE
-        )
-        if status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-    @router.get("/status/data/{chart}")
-    async def chart_data(request: Request, chart: str) -> Response:
-        if not access.allows(request, allow_query=False):
-            return _error(401, "unauthorized", UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-        found = CHARTS.get(chart)
-        if found is None:
-            known = ", ".join(CHARTS)
-            return _error(404, "not_found", f"no chart named {chart[:100]!r}; there are: {known}")
-        range_name, problem = _range_name(request)
-        if problem:
-            return _error(400, "bad_request", problem)
-        if prometheus is None:
-            return _error(503, "prometheus_not_configured", NOT_CONFIGURED)
-        try:
-            body = await _chart_body(prometheus, found, range_name, RANGES[range_name])
-        except PrometheusError as error:
-            return _error(error.status, "prometheus_unavailable", error.message)
-        return JSONResponse(body, headers=NO_STORE)
-
-    return router
-
-
-async def _alerts_context(prometheus: PrometheusClient) -> dict[str, Any]:
+async def alerts_context(prometheus: PrometheusClient) -> dict[str, Any]:
     """The panel's rows, or why there are none to show: Prometheus down is not a failed page."""
     checked = datetime.now(UTC)
     context: dict[str, Any] = {
@@ -100,7 +46,7 @@ async def _alerts_context(prometheus: PrometheusClient) -> dict[str, Any]:
     return context
 
 
-def _range_name(request: Request) -> tuple[str, str | None]:
+def requested_range(request: Request) -> tuple[str, str | None]:
     """The requested range, or why the query string is refused: only ``range`` is taken."""
     allowed = "|".join(RANGES)
     extra = sorted(set(request.query_params) - {"range"})
@@ -116,9 +62,10 @@ def _range_name(request: Request) -> tuple[str, str | None]:
     return name, None
 
 
-async def _chart_body(
+async def chart_body(
     prometheus: PrometheusClient, chart: Chart, range_name: str, span: TimeRange
 ) -> dict[str, Any]:
+    """The chart's series over ``span``, from Prometheus, as status.js draws them."""
     # Ends now, not on the last multiple of the step: the newest point holds the newest data.
     end = int(time.time())
     start = end - span.seconds
@@ -143,10 +90,3 @@ async def _chart_body(
             {"name": name or "(no label)", "values": one.values} for name, one in named[:MAX_SERIES]
         ],
     }
-
-
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": None}}
-    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
+from typing import Any
 
 from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
+from folio.metrics.bearer import bearer_matches, token_matches
 from folio.web.settings import WebSettings
 
 UNAUTHORIZED = (
@@ -27,8 +30,7 @@ class StatusAccess:
         """True without a token, or with it as a Bearer header (or ?token= if allowed)."""
         if self._token is None:
             return True
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and _same(credentials.strip(), self._token):
+        if bearer_matches(request.headers.get("authorization", ""), self._token):
             return True
         # A person opening the page in a browser cannot set a header: ?token= on the page.
         return allow_query and self.query_token(request) is not None
@@ -36,8 +38,18 @@ class StatusAccess:
     def query_token(self, request: Request) -> str | None:
         """The right token when this request gave it as ?token=, so links can pass it on."""
         given = request.query_params.get("token", "")
-        return given if self._token is not None and _same(given, self._token) else None
+        return given if token_matches(given, self._token) else None
 
 
-def _same(given: str, token: str) -> bool:
-    return hmac.compare_digest(given.encode(), token.encode())
+def operator_page(
+    templates: Jinja2Templates,
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status: int,
+) -> HTMLResponse:
+    """An operator page, never cached; a 401 carries the Bearer challenge."""
+    challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return templates.TemplateResponse(
+        request, template, context, status_code=status, headers={**NO_STORE, **challenge}
+    )

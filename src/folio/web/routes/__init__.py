@@ -1,0 +1,1 @@
+"""folio-web's routers, one module each, included by create_app."""
