@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vendors files of one exact npm package version into src/folio/web/static/vendor/, verified.
+# Vendors files of one exact npm package version into a vendor/ directory of folio, verified.
 # The scripts/vendor-<package>.sh wrappers call it with their pins; it is not run by hand.
 #
 #   scripts/vendor-npm-package.sh --name vendor-uplot --package uplot --version 1.6.32 \
@@ -8,7 +8,9 @@
 #     --regenerate 'scripts/vendor-uplot.sh (UPLOT_VERSION=x.y.z to change the version)'
 #
 #   --name          prefix of every message (the wrapper's name)
-#   --file SRC=DEST a file of the package (path inside it) and its name in static/vendor/;
+#   --dest DIR      where the files go, relative to the repository (default:
+#                   src/folio/web/static/vendor)
+#   --file SRC=DEST a file of the package (path inside it) and its name in the --dest directory;
 #                   repeatable, copied unmodified; the first one is the script --global checks
 #   --license DEST  where the package's LICENSE file goes
 #   --global SPEC   NAME or NAME:fn1,fn2: running the first file in an empty JS context must
@@ -24,6 +26,7 @@
 set -euo pipefail
 
 NAME="" PACKAGE="" VERSION="" LICENSE_DEST="" GLOBAL="" VERSION_FILE="" REGENERATE=""
+DEST="src/folio/web/static/vendor"
 FILES=()
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || { echo "vendor-npm-package: $1 needs a value" >&2; exit 2; }
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --name) NAME="$2" ;;
     --package) PACKAGE="$2" ;;
     --version) VERSION="$2" ;;
+    --dest) DEST="$2" ;;
     --file) FILES+=("$2") ;;
     --license) LICENSE_DEST="$2" ;;
     --global) GLOBAL="$2" ;;
@@ -51,7 +55,6 @@ fail() {
 }
 
 cd "$(dirname "$0")/.."
-DEST="src/folio/web/static/vendor"
 
 if ! [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
   fail "'$VERSION' is not an exact version (x.y.z)"

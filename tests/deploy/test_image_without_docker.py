@@ -125,6 +125,10 @@ def test_the_venv_has_the_runtime_dependencies_only(venv: Path) -> None:
         check=True,
     ).stdout
     assert str(venv) in installed
+    # Package data, not code: /api/docs is blank without its vendored Swagger UI.
+    static = Path(installed.strip()).parent / "api" / "static"
+    assert (static / "docs.js").is_file()
+    assert (static / "vendor" / "swagger-ui-bundle.js").is_file()
 
 
 @pytest.fixture

@@ -262,7 +262,7 @@ ROUTES = {  # path sent: its endpoint label
     "/api/projects/x": "/api/projects/{slug}",
     "/api/openapi.json": "/api/openapi.json",
     "/api/docs": "/api/docs",
-    "/api/docs/oauth2-redirect": "/api/docs/oauth2-redirect",
+    "/api/docs/static/x": "/api/docs/static/{path}",
     "/api/no-such-route": "<unmatched>",
 }
 NEW_PAIRS: tuple[Request, ...] = tuple(

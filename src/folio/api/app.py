@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from folio import __version__
+from folio.api import docs
 from folio.api.body_limit import BodyLimitMiddleware
 from folio.api.db import create_engine, create_session_factory
 from folio.api.errors import install_error_handlers
@@ -38,8 +39,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         title="folio-api",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        docs_url=None,  # docs.install serves it, from vendored files and under a CSP
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -56,4 +56,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     observability.install_on(app)
     app.include_router(health.router)
     app.include_router(projects.router)
+    docs.install(app)
     return app
