@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from folio.api.app import create_app
+from folio.api.request_size import REQUIRED_BODY_BYTES
 from folio.api.settings import ApiSettings
 from tests.factories import project_payload
 
@@ -70,8 +71,10 @@ async def test_json_suffix_media_type_is_accepted(
 
 @pytest.fixture
 async def small_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for an app with a 1 KiB body cap."""
-    settings = ApiSettings(database_url=database_url, api_token="t", max_body_bytes=1024)
+    """A client for an app with the smallest body cap allowed."""
+    settings = ApiSettings(
+        database_url=database_url, api_token="t", max_body_bytes=REQUIRED_BODY_BYTES
+    )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client:
@@ -81,11 +84,11 @@ async def small_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_body_over_the_cap_is_413(small_client: httpx.AsyncClient) -> None:
     """A declared body over FOLIO_MAX_BODY_BYTES is 413 and nothing is written."""
-    payload = project_payload("big", body="x" * 2000)
+    payload = project_payload("big", body="x" * REQUIRED_BODY_BYTES)
     headers = {"Authorization": "Bearer t"}
     response = await small_client.post("/api/projects", json=payload, headers=headers)
     error = _assert_error_shape(response, 413, "payload_too_large")
-    assert error["details"] == {"max_body_bytes": 1024}
+    assert error["details"] == {"max_body_bytes": REQUIRED_BODY_BYTES}
     assert (await small_client.get("/api/projects/big", headers=headers)).status_code == 404
 
 
@@ -94,7 +97,7 @@ async def test_chunked_body_over_the_cap_is_413(small_client: httpx.AsyncClient)
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(8):
-            yield b" " * 200
+            yield b" " * (REQUIRED_BODY_BYTES // 4)
 
     headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
     response = await small_client.post("/api/projects", content=chunks(), headers=headers)

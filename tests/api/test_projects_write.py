@@ -82,6 +82,9 @@ async def test_duplicate_slug_is_409(client: httpx.AsyncClient, auth: dict[str, 
         ("tags", [f"t{index}" for index in range(21)]),
         ("links", {"repository": "not a url"}),
         ("links", {"homepage": "https://example.com"}),
+        ("links", {"repository": " https://example.com"}),
+        ("links", {"demo": "http:/example.com"}),
+        ("links", {"demo": "https://example.com/" + "x" * 2064}),
         ("published", "sometimes"),
         ("id", 7),
     ],
@@ -206,3 +209,28 @@ async def test_conflicts_are_constraint_violations_not_database_errors(
     assert counter(metrics, "db_constraint_violations_total", operation="update") == 1
     assert "db_query_errors_total{" not in metrics
     assert counter(metrics, "app_errors_total", type="conflict") == 2
+
+
+async def test_a_long_non_ascii_url_is_kept_and_read_back(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A URL of 2,083 characters (the schema's maxLength), not all ASCII, is 201 and readable.
+
+    Stored percent-encoded, it is far longer than 2,083 characters, and reads still work.
+    """
+    url = "https://example.com/"
+    url += "\U0001f600" * (2083 - len(url))
+    payload = project_payload("long-url", links={"repository": url})
+    created = await client.post("/api/projects", json=payload, headers=auth)
+    assert created.status_code == 201, created.text[:300]
+    stored = created.json()["links"]["repository"]
+    assert stored == "https://example.com/" + "%F0%9F%98%80" * (2083 - 20)
+    assert (await _fetch(client, auth, "long-url")).json()["links"]["repository"] == stored
+    listed = await client.get("/api/projects", headers=auth)
+    assert listed.status_code == 200
+    assert [item["links"]["repository"] for item in listed.json()["items"]] == [stored]
+    patched = await client.patch(
+        "/api/projects/long-url", json={"links": {"demo": url}}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text[:300]
+    assert patched.json()["links"] == {"repository": None, "demo": stored}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import uvicorn
 
-from folio.metrics import ConnectionTracker, MetricsRegistry, uvicorn_protocol
+from folio.metrics import ConnectionTracker, MetricsRegistry, render, uvicorn_protocol
 from tests.metrics.app import build_app
 from tests.ports import free_port
 
@@ -88,3 +88,17 @@ def test_client_that_leaves_mid_request_is_499(served: _Served) -> None:
 
     assert _eventually(counted)
     assert ("GET", "/slow", "200") not in served.registry.families["http_requests"].children
+
+
+def test_timeouts_and_rejections_are_served_from_zero() -> None:
+    """Both timeout phases and the rejections are served at 0 before the first one."""
+    registry, tracker = MetricsRegistry(), ConnectionTracker()
+    tracker.export(registry)
+    lines = render(registry).decode().splitlines()
+    assert 'http_request_timeouts_total{phase="headers"} 0' in lines
+    assert 'http_request_timeouts_total{phase="body"} 0' in lines
+    assert "http_connections_rejected_total 0" in lines
+    tracker.request_timed_out("body")
+    tracker.connection_rejected()
+    assert registry.families["http_request_timeouts"].labels("body").value == 1
+    assert registry.families["http_connections_rejected"].unlabelled().value == 1

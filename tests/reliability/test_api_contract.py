@@ -1,81 +1,90 @@
-"""schemathesis against folio-api's own /api/openapi.json: no 500s, and every response
-(status code, content type, headers, body) is one the document declares.
+"""schemathesis against a real `folio api` and its own /api/openapi.json: every phase (the
+stateful one included), every check, valid and schema-violating data, and no failure.
 
-folio-api runs in-process over a migrated, seeded SQLite file, with its lifespan, and every
-call carries the write token, so creates, updates and deletes are exercised beyond 403.
+It runs schemathesis's own command line with tests/reliability/schemathesis.toml, as a
+person would, against `folio api` over a migrated, seeded SQLite file; every request
+carries the write token, so creates, updates and deletes are exercised beyond 403.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import shutil
-import tempfile
+import os
+import re
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import settings
-from schemathesis.python import asgi
 
 from folio.api.app import create_app
-from folio.api.db import create_engine, create_session_factory
-from folio.api.migrate import upgrade
-from folio.api.seed import seed
 from folio.api.settings import ApiSettings
-from tests.reliability.fuzz_profiles import fuzz_profile
+from tests.ports import free_port
+from tests.processes import running, wait_until
 from tests.reliability.soak import amount
 
 TOKEN = "contract-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+# Test cases per operation and phase: about a minute in `make test`, 10 under `make soak`.
+MAX_EXAMPLES = amount(100, 1_000)
 
 
-async def _migrate_and_seed(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await upgrade(engine)
-        async with create_session_factory(engine)() as session:
-            await seed(session)
-    finally:
-        await engine.dispose()
+def _document() -> dict[str, Any]:
+    app = create_app(ApiSettings(database_url="sqlite+aiosqlite:///:memory:"))
+    return app.openapi()
 
 
-# The app is built at import, because schemathesis needs it when it parametrizes the test
-# (schemathesis.pytest.from_fixture would defer that, but does not work with pytest 9.2, whose
-# nodes have no `_nodeid` any more). Its database is migrated and seeded by the fixture below,
-# before the first request.
-DIRECTORY = Path(tempfile.mkdtemp(prefix="folio-contract-"))
-atexit.register(shutil.rmtree, DIRECTORY, ignore_errors=True)
-APP = create_app(
-    ApiSettings(database_url=f"sqlite+aiosqlite:///{DIRECTORY}/folio.db", api_token=TOKEN)
-)
-# Every check runs, but one: negative_data_rejection wants each schema-violating request
-# refused, and folio-api is deliberately more lenient than JSON Schema can say in a few
-# places: HttpUrl takes internationalised URLs (IRIs, which "format": "uri" excludes) and
-# trims surrounding spaces, a title's 200 characters are counted after stripping, and a
-# repeated query parameter takes its last value. Schema-violating requests are still sent:
-# their answers must be documented, well-formed, and never a 5xx.
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"enabled": False}}})
-schema = schemathesis.openapi.from_dict(APP.openapi(), config=CONFIG)
-schema.app = APP  # as schemathesis.openapi.from_asgi() does: requests and probes go to APP
+def test_api_conforms_to_its_openapi_document(tmp_path: Path) -> None:
+    """schemathesis, with everything on, finds no failure in a real folio-api."""
+    settings = {
+        "FOLIO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/folio.db",
+        "FOLIO_API_TOKEN": TOKEN,
+    }
+    seed = [sys.executable, "-m", "folio", "db", "seed"]
+    subprocess.run(seed, env=_environment(settings), check=True, capture_output=True, timeout=60)
+    with running("api", free_port(), settings, tmp_path / "api.log") as api:
+        wait_until(api, "/api/health")
+        command = [
+            *_schemathesis(),
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{api.url}/api/openapi.json",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--workers",
+            "1",
+            "--output-truncate",
+            "true",
+        ]
+        result = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=1_800, check=False
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, _failures(output)
+    # The stateful phase ran and followed links from one call to the next.
+    links = re.search(r"API Links:\s+(\d+) covered", output)
+    assert links is not None, output[-3_000:]
+    assert int(links[1]) > 0, output[-3_000:]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def database() -> Iterator[None]:
-    """A fresh, seeded SQLite file for APP; its lifespan (started by schemathesis) ends after."""
-    asyncio.run(_migrate_and_seed(APP.state.settings.database_url))
-    yield
-    asgi.shutdown_lifespans()  # schemathesis started it on the first call
+def _schemathesis() -> list[str]:
+    return [str(Path(sys.executable).with_name("schemathesis"))]
 
 
-@schema.parametrize()
-@settings(fuzz_profile(), max_examples=amount(50, 1_000))
-def test_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
-    """Every generated request gets a documented status, content type and body, and no 5xx."""
-    case.call_and_validate(headers=AUTH)
+def _environment(settings: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "FOLIO_LOG_LEVEL": "warning", **settings}
+
+
+def _failures(output: str) -> str:
+    """The report from its FAILURES section on, with every over-long line cut short."""
+    start = output.find("FAILURES")
+    report = output[start:] if start >= 0 else output[-5_000:]
+    return "\n".join(line[:500] for line in report.splitlines())[:20_000]
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -90,10 +99,10 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def test_document_is_well_formed() -> None:
-    """Every $ref resolves, operation ids are unique, and no generating it warns."""
+    """Every $ref resolves, operation ids are unique, links name real ones, and nothing warns."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        document = create_app(ApiSettings(database_url="sqlite+aiosqlite:///:memory:")).openapi()
+        document = _document()
     for ref in _refs(document):
         node: Any = document
         for part in ref.removeprefix("#/").split("/"):
@@ -105,13 +114,33 @@ def test_document_is_well_formed() -> None:
         for operation in path.values()
     ]
     assert len(operations) == len(set(operations)), sorted(operations)
+    linked = {
+        link["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+    assert linked == {"get_project", "update_project", "delete_project"}
+    assert linked <= set(operations)
 
 
 def test_database_routes_document_503() -> None:
     """Each operation on projects documents the 503 (with Retry-After) of a database outage."""
-    paths = APP.openapi()["paths"]
+    paths = _document()["paths"]
     for path in ("/api/projects", "/api/projects/{slug}"):
         for method, operation in paths[path].items():
             unavailable = operation["responses"].get("503")
             assert unavailable is not None, f"{method.upper()} {path}"
             assert "Retry-After" in unavailable["headers"]
+
+
+@pytest.mark.parametrize("operation", ["create_project", "update_project"])
+def test_writes_document_413(operation: str) -> None:
+    """A write documents the 413 of a body over the cap, so a client knows it can happen."""
+    operations = {
+        found["operationId"]: found
+        for path in _document()["paths"].values()
+        for found in path.values()
+    }
+    assert "413" in operations[operation]["responses"]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
+    AnyUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     StrictBool,
     StringConstraints,
+    UrlConstraints,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -21,7 +23,8 @@ from pydantic.json_schema import SkipJsonSchema
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9+#.-]*$"
 MAX_TAGS = 20
-# HttpUrl takes http and https URLs only, where JSON Schema's "format": "uri" takes any scheme.
+MAX_URL_LENGTH = 2083
+# Only http and https URLs, where JSON Schema's "format": "uri" takes any scheme.
 URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://"
 
 _CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) - {"\t", "\n", "\r"}
@@ -63,6 +66,26 @@ Body = Annotated[
     Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
 ]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
+_URL_START = re.compile(URL_PATTERN)
+
+
+def _as_documented(url: object) -> object:
+    # Held to the schema as written: pydantic's own max_length on URLs counts UTF-8 bytes where
+    # maxLength counts characters, and its parser would take " https://…" or "http:/x" too.
+    if isinstance(url, str):
+        if len(url) > MAX_URL_LENGTH:
+            raise ValueError(f"a URL has at most {MAX_URL_LENGTH} characters")
+        if not _URL_START.match(url) or url != url.strip():
+            raise ValueError("a URL starts with http:// or https:// and has no surrounding spaces")
+    return url
+
+
+WebUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(allowed_schemes=["http", "https"]),
+    BeforeValidator(_as_documented),
+    Field(json_schema_extra={"maxLength": MAX_URL_LENGTH, "pattern": URL_PATTERN}),
+]
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -77,8 +100,15 @@ class Links(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repository: HttpUrl | None = Field(default=None, json_schema_extra={"pattern": URL_PATTERN})
-    demo: HttpUrl | None = Field(default=None, json_schema_extra={"pattern": URL_PATTERN})
+    repository: WebUrl | None = None
+    demo: WebUrl | None = None
+
+
+class LinksOut(BaseModel):
+    """The links as stored: URLs normalised on the way in, so longer than sent when escaped."""
+
+    repository: Annotated[str, Field(json_schema_extra={"format": "uri"})] | None = None
+    demo: Annotated[str, Field(json_schema_extra={"format": "uri"})] | None = None
 
 
 class ProjectCreate(BaseModel):
@@ -133,7 +163,7 @@ class ProjectOut(BaseModel):
     summary: str
     body: str
     tags: list[str]
-    links: Links
+    links: LinksOut
     published: bool
     created_at: datetime
     updated_at: datetime

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from folio.api.request_size import DEFAULT_MAX_BODY_BYTES, REQUIRED_BODY_BYTES
+from folio.service_settings import ServiceSettings, blank_means_none
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/folio.db"
 
@@ -18,28 +18,15 @@ _ASYNC_DRIVERS = {
 }
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(ServiceSettings):
     """Every knob of folio-api; the README's configuration table lists them."""
-
-    model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
     api_token: SecretStr | None = None
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Computed from the request schemas: every body /api/openapi.json calls valid fits.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    # On SIGTERM, readiness answers 503 for this long before the listener closes.
-    drain_seconds: float = Field(default=0.0, ge=0, le=300)
-    # `folio api` without --workers.
-    workers: int = Field(default=1, ge=1, le=64)
-    log_level: str = "info"
-    metrics_token: SecretStr | None = None
-    metrics_max_series: int = Field(default=2000, ge=10)
-    metrics_include_self: bool = False
-    # Set by `--workers N` for its workers: where they share their metrics.
-    metrics_dir: Path | None = None
     metrics_refresh_seconds: float = Field(default=15.0, gt=0)
-    build_commit: str = "unknown"
 
     @field_validator("database_url")
     @classmethod
@@ -49,9 +36,20 @@ class ApiSettings(BaseSettings):
             raise ValueError(f"FOLIO_DATABASE_URL must look like scheme://..., got {url!r}")
         return f"{_ASYNC_DRIVERS.get(scheme, scheme)}://{rest}"
 
-    @field_validator("api_token", "metrics_token")
+    @field_validator("max_body_bytes")
     @classmethod
-    def _blank_token_means_none(cls, token: SecretStr | None) -> SecretStr | None:
-        if token is None or not token.get_secret_value().strip():
-            return None
-        return token
+    def _fits_every_valid_body(cls, limit: int) -> int:
+        # Lower, a request the published schema calls valid would get 413 depending only on
+        # how its client escapes text: refuse to start rather than break the contract.
+        if limit < REQUIRED_BODY_BYTES:
+            raise ValueError(
+                f"{limit} bytes is below {REQUIRED_BODY_BYTES}, the largest request body "
+                "/api/openapi.json calls valid (with its whitespace allowance); set at least "
+                f"{REQUIRED_BODY_BYTES}, or leave it unset for {DEFAULT_MAX_BODY_BYTES}"
+            )
+        return limit
+
+    @field_validator("api_token")
+    @classmethod
+    def _blank_api_token_means_none(cls, token: SecretStr | None) -> SecretStr | None:
+        return blank_means_none(token)

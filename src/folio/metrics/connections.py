@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal, get_args
 
-from folio.metrics.families import GaugeChild
+from folio.metrics.families import CounterChild, GaugeChild
 from folio.metrics.registry import MetricsRegistry
 
 Peer = tuple[str, int]
+# Where a request was when the server stopped waiting for it: a fixed set, never from input.
+TimeoutPhase = Literal["headers", "body"]
+TIMEOUT_PHASES: tuple[TimeoutPhase, ...] = get_args(TimeoutPhase)
 
 
 class ConnectionTracker:
@@ -22,6 +25,9 @@ class ConnectionTracker:
         self.open_count = 0
         self.attached = False  # has a server protocol ever reported to this tracker?
         self._gauge: GaugeChild | None = None
+        self._registry: MetricsRegistry | None = None
+        self._timeouts: dict[TimeoutPhase, CounterChild] = {}
+        self._rejected: CounterChild | None = None
 
     def opened(self, peer: Peer | None) -> None:
         self.attached = True
@@ -38,6 +44,25 @@ class ConnectionTracker:
         if self._gauge is not None:
             self._gauge.dec()
 
+    def request_timed_out(self, phase: TimeoutPhase) -> None:
+        """Count a request the server gave up waiting for, in ``phase``."""
+        child = self._timeouts.get(phase)
+        if child is not None:
+            self._count(child, "http_request_timeouts")
+
+    def connection_rejected(self) -> None:
+        """Count a connection turned away because the server had too many open."""
+        if self._rejected is not None:
+            self._count(self._rejected, "http_connections_rejected")
+
+    def _count(self, child: CounterChild, hook: str) -> None:
+        # Called from the server protocol, where an exception would drop the connection.
+        try:
+            child.inc()
+        except Exception:
+            if self._registry is not None:
+                self._registry.record_hook_error(hook)
+
     def is_open(self, client: tuple[str, int] | None) -> bool:
         # Without a reporting server (or for unix sockets) nothing is known: assume open.
         if client is None or not self.attached:
@@ -52,6 +77,18 @@ class ConnectionTracker:
             "Open client connections, idle keep-alive ones included, as the server sees them.",
         ).unlabelled()
         self._gauge.set(self.open_count)
+        self._registry = registry
+        timeouts = registry.counter(
+            "http_request_timeouts_total",
+            "Requests the server stopped waiting for: headers or body too slow to arrive.",
+            ["phase"],
+        )
+        # Both phases are served at 0 from the start, so that increase() sees the first one.
+        self._timeouts = {phase: timeouts.labels(phase) for phase in TIMEOUT_PHASES}
+        self._rejected = registry.counter(
+            "http_connections_rejected_total",
+            "Connections answered 503 and closed because the worker had too many open.",
+        ).unlabelled()
 
 
 def uvicorn_protocol(tracker: ConnectionTracker, base: str = "h11") -> type[asyncio.Protocol]:

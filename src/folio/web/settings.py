@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from folio.service_settings import ServiceSettings, blank_means_none
 
 
-class WebSettings(BaseSettings):
+class WebSettings(ServiceSettings):
     """Every knob of folio-web; the README's configuration table lists them."""
-
-    model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore")
 
     api_url: str = "http://127.0.0.1:3001"
     api_timeout_seconds: float = Field(default=2.0, gt=0)
     api_retries: int = Field(default=1, ge=0, le=5)
-    site_origins: list[str] = []
+    site_origins: list[str] = Field(default=[])  # pydantic copies it for each instance
     rum_rate_per_minute: int = Field(default=60, ge=1)
     rum_burst: int = Field(default=20, ge=1)
     # Beacons with vitals per client address and hour that reach the web_vitals_* histograms.
     rum_vitals_per_hour: int = Field(default=2, ge=1)
     trust_forwarded_for: bool = False
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    # On SIGTERM, readiness answers 503 for this long before the listener closes.
-    drain_seconds: float = Field(default=0.0, ge=0, le=300)
-    # `folio web` without --workers.
-    workers: int = Field(default=1, ge=1, le=64)
-    metrics_token: SecretStr | None = None
-    metrics_max_series: int = Field(default=2000, ge=10)
-    metrics_include_self: bool = False
-    # Set by `--workers N` for its workers: where they share their metrics.
-    metrics_dir: Path | None = None
-    build_commit: str = "unknown"
-    log_level: str = "info"
     # The /status page: its charts come from this Prometheus (unset: the page says so).
     prometheus_url: str | None = None
     status_page: bool = True
@@ -57,6 +42,5 @@ class WebSettings(BaseSettings):
 
     @field_validator("status_token")
     @classmethod
-    def _blank_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
-        # A blank FOLIO_STATUS_TOKEN would otherwise be a token that an empty Bearer matches.
-        return token if token is not None and token.get_secret_value().strip() else None
+    def _blank_status_token_means_none(cls, token: SecretStr | None) -> SecretStr | None:
+        return blank_means_none(token)

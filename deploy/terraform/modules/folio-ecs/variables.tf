@@ -236,7 +236,7 @@ variable "site_origins" {
 }
 
 variable "api_environment" {
-  description = "Extra environment variables for folio-api (name => value), e.g. { FOLIO_MAX_BODY_BYTES = \"2097152\" }. Not for secrets."
+  description = "Extra environment variables for folio-api (name => value), e.g. { FOLIO_MAX_BODY_BYTES = \"4194304\" }. Not for secrets."
   type        = map(string)
   default     = {}
   nullable    = false

@@ -42,7 +42,7 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "Writes are disabled: no FOLIO_API_TOKEN is configured",
         404: "No such project",
         409: "The slug is taken, or a concurrent write won",
-        413: "The body is over FOLIO_MAX_BODY_BYTES",
+        413: "The body is over FOLIO_MAX_BODY_BYTES, which no valid body is",
         415: "The body is not declared as JSON",
         422: "A field is missing, malformed or unknown",
         503: "The database is unavailable; try again after Retry-After seconds",
@@ -55,6 +55,24 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
     }
     return responses
+
+
+def _leading_to_project(status_code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """A success response whose body is a project, with OpenAPI links to the calls on it.
+
+    The links say how a client (or schemathesis's stateful phase) goes from a created or
+    updated project to reading, changing and deleting it: by the slug in the body.
+    """
+    slug = {"slug": "$response.body#/slug"}
+    links = {
+        f"{verb}Project": {"operationId": operation, "parameters": slug}
+        for verb, operation in (
+            ("Get", "get_project"),
+            ("Update", "update_project"),
+            ("Delete", "delete_project"),
+        )
+    }
+    return {status_code: {"description": description, "links": links}}
 
 
 def _json_body(model: type[ModelT]) -> Any:
@@ -101,7 +119,9 @@ CreateBody = Annotated[ProjectCreate, _json_body(ProjectCreate)]
 UpdateBody = Annotated[ProjectUpdate, _json_body(ProjectUpdate)]
 
 
-@router.get("", responses=_documented(401, 422), openapi_extra=PUBLIC_READ)
+@router.get(
+    "", operation_id="list_projects", responses=_documented(401, 422), openapi_extra=PUBLIC_READ
+)
 async def list_projects(
     session: SessionDep,
     include_drafts: CanSeeDrafts,
@@ -117,16 +137,25 @@ async def list_projects(
     return ProjectPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{slug}", responses=_documented(401, 404), openapi_extra=PUBLIC_READ)
+@router.get(
+    "/{slug}",
+    operation_id="get_project",
+    responses=_documented(401, 404),
+    openapi_extra=PUBLIC_READ,
+)
 async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDrafts) -> ProjectOut:
     return ProjectOut.model_validate(await _find(session, slug, include_drafts))
 
 
 @router.post(
     "",
+    operation_id="create_project",
     status_code=status.HTTP_201_CREATED,
     dependencies=JSON_WRITE,
-    responses=_documented(400, 401, 403, 409, 413, 415, 422),
+    responses={
+        **_leading_to_project(201, "The project, created"),
+        **_documented(400, 401, 403, 409, 413, 415, 422),
+    },
     openapi_extra=_request_body(ProjectCreate),
 )
 async def create_project(
@@ -144,8 +173,12 @@ async def create_project(
 
 @router.patch(
     "/{slug}",
+    operation_id="update_project",
     dependencies=JSON_WRITE,
-    responses=_documented(400, 401, 403, 404, 409, 413, 415, 422),
+    responses={
+        **_leading_to_project(200, "The project, updated"),
+        **_documented(400, 401, 403, 404, 409, 413, 415, 422),
+    },
     openapi_extra=_request_body(ProjectUpdate),
 )
 async def update_project(
@@ -167,6 +200,7 @@ async def update_project(
 
 @router.delete(
     "/{slug}",
+    operation_id="delete_project",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=WRITE,
     responses=_documented(401, 403, 404, 409),
