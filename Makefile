@@ -6,24 +6,34 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format clean bench soak
+.PHONY: install install-runtime run test lint format clean bench soak
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-# Installs exactly what uv.lock pins; fails if pyproject.toml and the lock disagree.
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+# Both install exactly what uv.lock pins, and fail if pyproject.toml and the lock disagree.
+# Running needs only the runtime dependencies. --inexact keeps what `make test` installed,
+# so switching between the two never uninstalls anything.
+$(VENV)/.installed-runtime: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --inexact --no-default-groups --python $(PYTHON)
 	touch $@
 
+# Tests need the dev group, and the bench group that they smoke-test. A full install holds
+# the runtime too, so it renews that stamp as well.
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@ $(VENV)/.installed-runtime
+
+install-runtime: $(VENV)/.installed-runtime
 install: $(VENV)/.installed
 
-# folio-api, folio-web and (when installed) Prometheus, with demo data; one Ctrl-C stops
-# all three. folio_build_info{commit} shows the checkout that is running.
-run: install
+# folio-api, folio-web and (when installed) Prometheus and Alertmanager, with demo data; one
+# Ctrl-C stops them all. folio_build_info{commit} shows the checkout that is running.
+# RUN_ARGS passes options on, e.g. make run RUN_ARGS='--access-log --no-prometheus'.
+run: install-runtime
 	FOLIO_BUILD_COMMIT=$${FOLIO_BUILD_COMMIT:-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)} \
-		exec $(VENV)/bin/folio run
+		exec $(VENV)/bin/folio run $(RUN_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -16,6 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from folio.api.settings import ApiSettings
+from folio.logs import configure_logging
+from folio.protocol import ProtocolLimits
 from folio.serve import MetricsDirectoryError, ServeOptions, serve
 from folio.web.settings import WebSettings
 
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # folio-web's calls are in metrics
+    configure_logging()  # text until the settings say otherwise
     if arguments.command == "healthcheck":
         from folio.healthcheck import check
 
@@ -63,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(arguments: argparse.Namespace, settings: ApiSettings) -> int:
     if arguments.command == "api":
         return _serve_api(settings, arguments)
+    configure_logging(settings.log_format)
     if arguments.db_command == "upgrade":
         asyncio.run(_upgrade(settings))
         print(f"database is at the latest schema: {_redacted(settings.database_url)}")
@@ -93,6 +93,13 @@ def _build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=DEFAULT_PORTS["web"], help="port (default 3000)")
     for service in (api, web):
         _add_worker_arguments(service)
+        service.add_argument(
+            "--access-log",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="log a line per request, with its route, status, duration and trace id "
+            "(default: on)",
+        )
     run = commands.add_parser(
         "run",
         help="seed demo data, then run folio-api, folio-web, and Prometheus and Alertmanager "
@@ -144,6 +151,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes per service (default %(default)s)",
     )
+    run.add_argument(
+        "--access-log",
+        action="store_true",
+        help="have folio-api and folio-web log a line per request (default: off, so that "
+        "warnings and errors stand out)",
+    )
     loadgen = commands.add_parser("loadgen", help="send realistic mixed traffic to a running stack")
     loadgen.add_argument(
         "--web", default="http://127.0.0.1:3000", help="folio-web's URL (default %(default)s)"
@@ -152,7 +165,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--api", default="http://127.0.0.1:3001", help="folio-api's URL (default %(default)s)"
     )
     loadgen.add_argument(
-        "--token", help="bearer token for writes (default: FOLIO_API_TOKEN, else none)"
+        "--token",
+        help="bearer token for writes (default: FOLIO_API_TOKEN, else the one `folio run` "
+        "keeps in var/api-token, else none: no writes)",
     )
     loadgen.add_argument(
         "--rate", type=float, default=20.0, help="requests per second (default %(default)s)"
@@ -207,7 +222,9 @@ def _positive_int(text: str) -> int:
 
 
 def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
-    from folio.stack.supervisor import StackOptions, port_problem, run_stack
+    from folio.stack.options import StackOptions, port_problem
+    from folio.stack.supervisor import run_stack
+    from folio.stack.token import ensure_token
 
     options = StackOptions(
         host=arguments.host,
@@ -220,12 +237,15 @@ def _run_stack(arguments: argparse.Namespace, settings: ApiSettings) -> int:
         with_prometheus=not arguments.no_prometheus,
         with_alertmanager=not arguments.no_alertmanager,
         workers=arguments.workers,
+        access_log=arguments.access_log,
     )
     # Before the seeding too: a busy port stops `folio run` before it changes anything.
     problem = port_problem(options)
     if problem is not None:
         print(f"folio run: {problem}", file=sys.stderr)
         return 1
+    if settings.api_token is None:
+        options.api_token = ensure_token(options.data_dir)
     added = asyncio.run(_seed(settings))
     print(f"seeded {len(added)} demo project(s)", file=sys.stderr)
     return run_stack(options)
@@ -235,6 +255,7 @@ def _loadgen(arguments: argparse.Namespace) -> int:
     import os
 
     from folio.stack.loadgen import run_loadgen
+    from folio.stack.token import DEFAULT_DATA_DIR, read_token
 
     if arguments.rate <= 0:
         print("folio loadgen: --rate must be positive", file=sys.stderr)
@@ -242,7 +263,7 @@ def _loadgen(arguments: argparse.Namespace) -> int:
     requests = arguments.requests if arguments.duration is None else None
     if requests is None and arguments.duration is None:
         requests = 200
-    token = arguments.token or os.environ.get("FOLIO_API_TOKEN") or None
+    token = arguments.token or os.environ.get("FOLIO_API_TOKEN") or read_token(DEFAULT_DATA_DIR)
     return run_loadgen(
         arguments.web,
         arguments.api,
@@ -257,6 +278,7 @@ def _loadgen(arguments: argparse.Namespace) -> int:
 def _serve_api(settings: ApiSettings, arguments: argparse.Namespace) -> int:
     from folio.api.app import create_app
 
+    configure_logging(settings.log_format, settings.log_level, "folio-api")
     asyncio.run(_upgrade(settings))
     grace = math.ceil(settings.shutdown_grace_seconds)
 
@@ -268,6 +290,8 @@ def _serve_api(settings: ApiSettings, arguments: argparse.Namespace) -> int:
 
 def _serve_web(settings: WebSettings, arguments: argparse.Namespace) -> int:
     from folio.web.app import create_app
+
+    configure_logging(settings.log_format, settings.log_level, "folio-web")
 
     def build(metrics_dir: Path | None) -> FastAPI:
         return create_app(_with_metrics_dir(settings, metrics_dir))
@@ -295,6 +319,12 @@ def _serve_options(
         max_requests=arguments.max_requests,
         metrics_dir=settings.metrics_dir,
         drain_seconds=settings.drain_seconds,
+        access_log=arguments.access_log,
+        limits=ProtocolLimits(
+            settings.request_header_timeout_seconds,
+            settings.request_body_timeout_seconds,
+            settings.max_connections,
+        ),
     )
 
 

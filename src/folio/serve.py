@@ -22,12 +22,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from folio.metrics.multiprocess import MetricsDirectory
+from folio.protocol import ProtocolLimits
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -62,6 +63,10 @@ class ServeOptions:
     max_requests: int | None = None
     metrics_dir: Path | None = None
     drain_seconds: float = 0.0
+    # Request deadlines and the connection cap, per worker (see folio.protocol).
+    limits: ProtocolLimits = field(default_factory=ProtocolLimits)
+    # A folio.access record per request (folio.access_log); off, nothing is added per request.
+    access_log: bool = True
 
 
 def serve(build_app: AppFactory, options: ServeOptions) -> int:
@@ -77,18 +82,23 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
     """Serve until told to stop; False when the app never started."""
     import uvicorn
 
+    from folio.access_log import AccessLogMiddleware
     from folio.draining import DrainingServer
-    from folio.metrics import uvicorn_protocol
+    from folio.protocol import server_protocol
 
     config = uvicorn.Config(
-        app,
+        AccessLogMiddleware(app) if options.access_log else app,
+        # folio.logs formats every line; uvicorn's own access log lacks the route and timing.
+        log_config=None,
+        access_log=False,
         host=options.host,
         port=options.port,
         log_level=options.log_level,
         timeout_graceful_shutdown=options.grace_seconds,
         limit_max_requests=options.max_requests,
-        # Counts open TCP connections (http_active_connections) where uvicorn sees them.
-        http=uvicorn_protocol(app.state.observability.connections),
+        # Counts open TCP connections (http_active_connections) where uvicorn sees them,
+        # and gives clients deadlines to send their requests in.
+        http=server_protocol(app.state.observability.connections, options.limits),
         # folio decides itself whether to trust X-Forwarded-For (FOLIO_TRUST_FORWARDED_FOR).
         # uvicorn's default trusts it from 127.0.0.1 and rewrites the client address, which
         # makes the metrics count the request as a 499 and lets a client pick its RUM bucket.

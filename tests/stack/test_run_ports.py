@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,25 +22,9 @@ from folio.stack.alertmanager import alertmanager_binary
 from folio.stack.prometheus import prometheus_binary
 from tests.ci import unavailable
 from tests.ports import free_ports
+from tests.stack.running import environment, folio_run, running_stack
 
 SERVICES = ("folio-api", "folio-web", "prometheus", "alertmanager")
-OPTIONS = {
-    "folio-api": "--api-port",
-    "folio-web": "--web-port",
-    "prometheus": "--prometheus-port",
-    "alertmanager": "--alertmanager-port",
-}
-
-
-def _folio_run(tmp_path: Path, ports: dict[str, int], *extra: str) -> list[str]:
-    command = [sys.executable, "-m", "folio", "run", "--data-dir", str(tmp_path / "var")]
-    for service, port in ports.items():
-        command += [OPTIONS[service], str(port)]
-    return [*command, *extra]
-
-
-def _environment(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db"}
 
 
 def _processes_naming(words: set[str]) -> list[str]:
@@ -73,8 +54,8 @@ def test_a_busy_port_stops_folio_run_before_anything_starts(tmp_path: Path, busy
         listener.bind(("127.0.0.1", ports[busy]))
         listener.listen()
         result = subprocess.run(
-            _folio_run(tmp_path, ports),
-            env=_environment(tmp_path),
+            folio_run(tmp_path, ports),
+            env=environment(tmp_path),
             capture_output=True,
             text=True,
             timeout=20,
@@ -95,11 +76,11 @@ def test_a_busy_port_stops_folio_run_before_anything_starts(tmp_path: Path, busy
             probe.bind(("127.0.0.1", port))
 
 
-def test_two_services_on_one_port_stop_folio_run(tmp_path: Path) -> None:
+def test_two_services_on_one_port_stopfolio_run(tmp_path: Path) -> None:
     port = free_ports(1)[0]
     result = subprocess.run(
-        _folio_run(tmp_path, {"folio-api": port, "folio-web": port}, "--no-prometheus"),
-        env=_environment(tmp_path),
+        folio_run(tmp_path, {"folio-api": port, "folio-web": port}, "--no-prometheus"),
+        env=environment(tmp_path),
         capture_output=True,
         text=True,
         timeout=20,
@@ -193,18 +174,8 @@ def test_printed_prometheus_links_answer(tmp_path: Path) -> None:
     api, web, prom = free_ports(3)
     ports = {"folio-api": api, "folio-web": web, "prometheus": prom}
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        stack = subprocess.Popen(
-            _folio_run(tmp_path, ports, "--no-alertmanager", "--scrape-interval", "1s"),
-            env=_environment(tmp_path),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while "Press Ctrl-C" not in log.read_text() and time.monotonic() < deadline:
-            assert stack.poll() is None, log.read_text()
-            time.sleep(0.2)
+    command = folio_run(tmp_path, ports, "--no-alertmanager", "--scrape-interval", "1s")
+    with running_stack(command, environment(tmp_path), log):
         lines = log.read_text().splitlines()
         links = {
             line.split()[0]: line.split()[1]
@@ -215,13 +186,6 @@ def test_printed_prometheus_links_answer(tmp_path: Path) -> None:
         for link in links.values():
             assert link.startswith(f"http://127.0.0.1:{prom}/")
             assert httpx.get(link, timeout=5).status_code == 200, link
-    finally:
-        stack.send_signal(signal.SIGINT)
-        try:
-            assert stack.wait(timeout=20) == 0
-        finally:
-            if stack.poll() is None:
-                stack.kill()
 
 
 def _subcommand(name: str) -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ from folio.metrics.tracing import trace_exemplar
 logger = logging.getLogger("folio.metrics")
 
 CLIENT_CLOSED_REQUEST = 499
+# Where the resolved route template is left in the scope, for an access log to reuse.
+ROUTE_SCOPE_KEY = "folio.route"
 
 
 class PeerTracker(Protocol):
@@ -154,6 +156,7 @@ class MetricsMiddleware:
         try:
             method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
             endpoint = self.resolver(scope.get("app"), scope["method"], scope["path"])
+            scope[ROUTE_SCOPE_KEY] = endpoint
             excluded = endpoint in self.exclude
             if not excluded:
                 children = self.metrics.bind(method, endpoint)

@@ -1,10 +1,17 @@
-"""`folio loadgen`: realistic mixed traffic against a running stack, at a target rate."""
+"""`folio loadgen`: realistic mixed traffic against a running stack, at a target rate.
+
+It leaves the portfolio as it found it: the projects it creates are drafts, which the site
+never shows, and it deletes them when it ends, on Ctrl-C too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -39,10 +46,15 @@ class Result:
     sent: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     failures: int = 0
+    # Slugs of the projects that may exist because of this run: every create not refused.
+    created: list[str] = field(default_factory=list)
 
     def record(self, request: Request, status: str, seconds: float) -> None:
         self.sent[(request.service, request.method, request.template, status)] += 1
         self.latencies.setdefault(request.kind, []).append(seconds)
+        if request.kind == "create" and request.json and not status.startswith("4"):
+            # "error" too: the request may have reached the server before the answer was lost.
+            self.created.append(str(request.json["slug"]))
 
 
 def _beacon(rng: random.Random, slug: str) -> dict[str, object]:
@@ -86,7 +98,8 @@ def _pick(rng: random.Random, serial: int, can_write: bool) -> Request:
             "title": f"Load test {serial}",
             "summary": "Made by folio loadgen.",
             "tags": ["loadgen"],
-            "published": True,
+            # A draft: the site's pages and the public API never list it meanwhile.
+            "published": False,
         }
         return Request("create", "api", "POST", "/api/projects", "/api/projects", body, True)
     if roll < 0.90:
@@ -112,21 +125,29 @@ async def generate(
     seed: int = 0,
     concurrency: int = 16,
     on_progress: Callable[[int, Result], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Result:
-    """Send requests at ``rate`` per second until ``requests`` or ``duration`` is reached."""
-    if requests is None and duration is None:
-        raise ValueError("give a request count or a duration")
+    """Send requests at ``rate`` per second until ``requests`` or ``duration`` is reached.
+
+    Setting ``stop`` ends it early: no new request is sent, and those in flight finish.
+    """
+    total = planned(rate, requests, duration)
     rng = random.Random(seed)  # noqa: S311 - reproducible traffic, not cryptography
     result = Result()
     limit = asyncio.Semaphore(concurrency)
+    stop = stop or asyncio.Event()
     started = time.monotonic()
     tasks: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(timeout=10) as client:
         serial = 0
-        while (requests is None or serial < requests) and (
-            duration is None or time.monotonic() - started < duration
-        ):
-            await asyncio.sleep(max(started + serial / rate - time.monotonic(), 0))
+        while serial < total:
+            delay = started + serial / rate - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            # A server slower than the rate must not stretch --duration.
+            if stop.is_set() or (duration is not None and time.monotonic() - started >= duration):
+                break
             request = _pick(rng, serial, token is not None)
             base = web_url if request.service == "web" else api_url
             await limit.acquire()
@@ -169,6 +190,44 @@ async def _send(
     result.record(request, status, time.perf_counter() - began)
 
 
+def planned(rate: float, requests: int | None, duration: float | None) -> int:
+    """How many requests a run sends: ``requests``, or one every 1/``rate`` s for ``duration``."""
+    if requests is None and duration is None:
+        raise ValueError("give a request count or a duration")
+    counts = [requests] if requests is not None else []
+    if duration is not None:
+        # Sent at 0, 1/rate, 2/rate … while before duration; the epsilon keeps 10 s at 20/s
+        # at 200, where float error would make it 201.
+        counts.append(math.ceil(duration * rate - 1e-9))
+    return max(min(counts), 0)
+
+
+async def delete_created(
+    api_url: str, token: str | None, slugs: list[str]
+) -> tuple[int, list[str]]:
+    """Delete the projects a run created: how many were deleted, and the slugs that remain."""
+    if token is None or not slugs:
+        return 0, []
+    headers = {"Authorization": f"Bearer {token}"}
+    limit = asyncio.Semaphore(8)
+
+    async def delete(client: httpx.AsyncClient, slug: str) -> int:
+        async with limit:
+            try:
+                response = await client.delete(f"{api_url}/api/projects/{slug}", headers=headers)
+            except httpx.HTTPError:
+                return 0
+            return response.status_code
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        statuses = await asyncio.gather(*(delete(client, slug) for slug in slugs))
+    # 404: a create whose answer was lost had not happened after all.
+    remaining = [
+        slug for slug, status in zip(slugs, statuses, strict=True) if status not in (204, 404)
+    ]
+    return statuses.count(204), remaining
+
+
 def run_loadgen(
     web_url: str,
     api_url: str,
@@ -178,8 +237,8 @@ def run_loadgen(
     duration: float | None,
     seed: int,
 ) -> int:
-    """The CLI entry: progress on stderr, a summary table at the end."""
-    total = requests or int((duration or 0) * rate)
+    """The CLI entry: progress on stderr, a summary table at the end; 130 when interrupted."""
+    total = planned(rate, requests, duration)
     started = time.monotonic()
 
     def progress(done: int, result: Result) -> None:
@@ -189,8 +248,12 @@ def run_loadgen(
             )
             sys.stderr.flush()
 
-    result = asyncio.run(
-        generate(
+    async def run() -> tuple[Result, bool]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        result = await generate(
             web_url,
             api_url,
             token=token,
@@ -199,8 +262,29 @@ def run_loadgen(
             duration=duration,
             seed=seed,
             on_progress=progress,
+            stop=stop,
         )
-    )
-    sys.stderr.write("\n")
-    print_summary(result.sent, result.latencies, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        if stop.is_set():
+            sys.stderr.write("\nfolio loadgen: stopped; cleaning up")
+        sys.stderr.write("\n")
+        print_summary(result.sent, result.latencies, elapsed)
+        await _clean_up(api_url, token, result.created)
+        return result, stop.is_set()
+
+    result, stopped = asyncio.run(run())
+    if stopped:
+        return 130  # as a shell reports a command ended by Ctrl-C
     return 1 if result.failures else 0
+
+
+async def _clean_up(api_url: str, token: str | None, slugs: list[str]) -> None:
+    deleted, remaining = await delete_created(api_url, token, slugs)
+    if deleted:
+        print(f"folio loadgen: deleted the {deleted} draft project(s) it created", file=sys.stderr)
+    if remaining:
+        print(
+            f"folio loadgen: could not delete {len(remaining)} project(s) it created: "
+            + ", ".join(remaining),
+            file=sys.stderr,
+        )

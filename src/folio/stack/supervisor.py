@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 import httpx
 
 from folio.stack import alertmanager, prometheus
+from folio.stack.options import StackOptions, port_problem
 from folio.stack.prometheus import Targets, prometheus_binary, write_config
+from folio.stack.token import token_lines
 from folio.web.settings import WebSettings
 
 READY_TIMEOUT = 60.0
@@ -25,67 +24,10 @@ STOP_TIMEOUT = 15.0
 FOLIO_HEALTH = {"status": "ok"}
 
 
-@dataclass
-class StackOptions:
-    host: str = "127.0.0.1"
-    api_port: int = 3001
-    web_port: int = 3000
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
-    data_dir: Path = Path("var")
-    scrape_interval: str | None = None
-    with_prometheus: bool = True
-    with_alertmanager: bool = True
-    workers: int = 1
-
-
 # A helper that dies is started again after 1, 2, 4 … seconds, at most this long; one that
 # then stays up for HEALTHY_AFTER starts the count again.
 MAX_BACKOFF = 30.0
 HEALTHY_AFTER = 60.0
-
-
-def wanted_ports(options: StackOptions) -> list[tuple[str, int]]:
-    """(service, port) for each process that ``run_stack`` would start with ``options``."""
-    ports = [("folio-api", options.api_port), ("folio-web", options.web_port)]
-    if options.with_prometheus and prometheus_binary() is not None:
-        if options.with_alertmanager and alertmanager.alertmanager_binary() is not None:
-            ports.append(("alertmanager", options.alertmanager_port))
-        ports.append(("prometheus", options.prometheus_port))
-    return ports
-
-
-def port_problem(options: StackOptions) -> str | None:
-    """Why one of the wanted ports cannot be listened on, or None when all can."""
-    owners: dict[int, str] = {}
-    for name, port in wanted_ports(options):
-        if port in owners:
-            return f"port {port} is wanted by both {owners[port]} and {name}"
-        owners[port] = name
-        try:
-            _try_listen(options.host, port)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return f"port {port} ({name}) is in use: {error}"
-            return f"port {port} ({name}) cannot be used on {options.host}: {error}"
-        except OverflowError as error:  # bind's complaint about a port above 65535
-            return f"port {port} ({name}) cannot be used: {error}"
-    return None
-
-
-def _try_listen(host: str, port: int) -> None:
-    """Listen on host:port and let go at once; raises OSError as the service would.
-
-    SO_REUSEADDR, as uvicorn and Prometheus set it: a port whose last connections wait in
-    TIME_WAIT is free to them, so it is to this check.
-    """
-    family, kind, protocol, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    with socket.socket(family, kind, protocol) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(address)
-        probe.listen()
 
 
 @dataclass
@@ -122,11 +64,15 @@ class Stack:
         ready: str,
         *,
         helper: bool = False,
+        wait: bool = True,
         **popen: object,
-    ) -> None:
+    ) -> Service:
+        """Start ``command``; with ``wait``, return once it answers ``ready`` as expected."""
         service = Service(name, url, ready, _spawn(command, popen), command, popen, helper)
         self.services.append(service)
-        _wait_until_ready(service)
+        if wait:
+            _wait_until_ready(service)
+        return service
 
     def failed(self) -> Service | None:
         """An app that has exited; a helper that has is started again, after a pause."""
@@ -206,15 +152,22 @@ def run_stack(options: StackOptions) -> int:
 
 def _start_services(stack: Stack, options: StackOptions) -> None:
     folio = [sys.executable, "-m", "folio"]
-    workers = ["--workers", str(options.workers)]
+    # Quiet by default: a line per request, scrapes included, buries the warnings.
+    workers = ["--workers", str(options.workers), _access_log_flag(options)]
     host = options.host
     api = f"http://{host}:{options.api_port}"
     web = f"http://{host}:{options.web_port}"
-    stack.start(
+    api_env = dict(os.environ)
+    if options.api_token is not None:
+        api_env["FOLIO_API_TOKEN"] = options.api_token
+    # Both start at once (folio-web needs folio-api only for requests): half the wait.
+    started = stack.start(
         "folio-api",
         [*folio, "api", "--host", host, "--port", str(options.api_port), *workers],
         api,
         "/api/health",
+        wait=False,
+        env=api_env,
     )
     binary = prometheus_binary() if options.with_prometheus else None
     env = {**os.environ, "FOLIO_API_URL": api}
@@ -225,13 +178,16 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
         # folio-web's /status charts come from the Prometheus started below; a URL the
         # user set (another Prometheus) is kept.
         env["FOLIO_PROMETHEUS_URL"] = f"http://{host}:{options.prometheus_port}"
-    stack.start(
+    site = stack.start(
         "folio-web",
         [*folio, "web", "--host", host, "--port", str(options.web_port), *workers],
         web,
         "/api/health",
+        wait=False,
         env=env,
     )
+    _wait_until_ready(started)
+    _wait_until_ready(site)
     if not options.with_prometheus:
         return
     if binary is None:
@@ -244,6 +200,10 @@ def _start_services(stack: Stack, options: StackOptions) -> None:
         return
     alerts_to = _start_alertmanager(stack, options, web) if options.with_alertmanager else None
     _start_prometheus(stack, options, binary, alerts_to)
+
+
+def _access_log_flag(options: StackOptions) -> str:
+    return "--access-log" if options.access_log else "--no-access-log"
 
 
 def _start_alertmanager(stack: Stack, options: StackOptions, web: str) -> str | None:
@@ -332,5 +292,7 @@ def _print_urls(stack: Stack, options: StackOptions) -> None:
         lines.append(f"  alerts       {links['alerts']}")
         if WebSettings().status_page:  # the same environment folio-web read
             lines.append(f"  status page  http://{options.host}:{options.web_port}/status")
+    api = f"http://{options.host}:{options.api_port}"
+    lines += token_lines(options.api_token, options.data_dir, api)
     lines += ["Press Ctrl-C to stop everything.", ""]
     print("\n".join(lines), file=sys.stderr)
