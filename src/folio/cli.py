@@ -21,7 +21,7 @@ from folio.serve import MetricsDirectoryError, ServeOptions, serve
 from folio.web.settings import WebSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from folio.served import ServedApp
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,25 +276,25 @@ def _loadgen(arguments: argparse.Namespace) -> int:
 
 
 def _serve_api(settings: ApiSettings, arguments: argparse.Namespace) -> int:
-    from folio.api.app import create_app
+    from folio.api.app import create_served_app
 
     configure_logging(settings.log_format, settings.log_level, "folio-api")
     asyncio.run(_upgrade(settings))
     grace = math.ceil(settings.shutdown_grace_seconds)
 
-    def build(metrics_dir: Path | None) -> FastAPI:
-        return create_app(_with_metrics_dir(settings, metrics_dir))
+    def build(metrics_dir: Path | None) -> ServedApp:
+        return create_served_app(_with_metrics_dir(settings, metrics_dir))
 
     return serve(build, _serve_options(arguments, settings, grace))
 
 
 def _serve_web(settings: WebSettings, arguments: argparse.Namespace) -> int:
-    from folio.web.app import create_app
+    from folio.web.app import create_served_app
 
     configure_logging(settings.log_format, settings.log_level, "folio-web")
 
-    def build(metrics_dir: Path | None) -> FastAPI:
-        return create_app(_with_metrics_dir(settings, metrics_dir))
+    def build(metrics_dir: Path | None) -> ServedApp:
+        return create_served_app(_with_metrics_dir(settings, metrics_dir))
 
     grace = math.ceil(settings.shutdown_grace_seconds)
     return serve(build, _serve_options(arguments, settings, grace))

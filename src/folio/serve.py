@@ -31,7 +31,7 @@ from folio.metrics.multiprocess import MetricsDirectory
 from folio.protocol import ProtocolLimits
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from folio.served import ServedApp
 
 logger = logging.getLogger("folio.serve")
 
@@ -40,7 +40,7 @@ POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Builds the app in a worker; it gets the metrics directory the workers share.
-AppFactory = Callable[[Path | None], "FastAPI"]
+AppFactory = Callable[[Path | None], "ServedApp"]
 
 
 class MetricsDirectoryError(Exception):
@@ -78,7 +78,9 @@ def serve(build_app: AppFactory, options: ServeOptions) -> int:
     return _Supervisor(build_app, options).run()
 
 
-def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket] | None) -> bool:
+def _run_worker(
+    served: ServedApp, options: ServeOptions, sockets: list[socket.socket] | None
+) -> bool:
     """Serve until told to stop; False when the app never started."""
     import uvicorn
 
@@ -87,7 +89,7 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
     from folio.protocol import server_protocol
 
     config = uvicorn.Config(
-        AccessLogMiddleware(app) if options.access_log else app,
+        AccessLogMiddleware(served.app) if options.access_log else served.app,
         # folio.logs formats every line; uvicorn's own access log lacks the route and timing.
         log_config=None,
         access_log=False,
@@ -98,14 +100,14 @@ def _run_worker(app: FastAPI, options: ServeOptions, sockets: list[socket.socket
         limit_max_requests=options.max_requests,
         # Counts open TCP connections (http_active_connections) where uvicorn sees them,
         # and gives clients deadlines to send their requests in.
-        http=server_protocol(app.state.observability.connections, options.limits),
+        http=server_protocol(served.connections, options.limits),
         # folio decides itself whether to trust X-Forwarded-For (FOLIO_TRUST_FORWARDED_FOR).
         # uvicorn's default trusts it from 127.0.0.1 and rewrites the client address, which
         # makes the metrics count the request as a 499 and lets a client pick its RUM bucket.
         proxy_headers=False,
     )
     # On SIGTERM: drain, then uvicorn stops listening, lets in-flight requests finish, exits.
-    server = DrainingServer(config, app.state.drain, options.drain_seconds)
+    server = DrainingServer(config, served.drain, options.drain_seconds)
     server.run(sockets=sockets)
     return server.started
 
@@ -164,8 +166,8 @@ class _Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.setpgid(0, 0)  # Ctrl-C reaches the supervisor only; it stops workers once
             _stop_with(supervisor)
-            app = self.build_app(self.directory_path)
-            status = 0 if _run_worker(app, self.options, [listener]) else STARTUP_FAILURE
+            served = self.build_app(self.directory_path)
+            status = 0 if _run_worker(served, self.options, [listener]) else STARTUP_FAILURE
         except BaseException:
             logger.exception("worker %d failed", os.getpid())
         finally:

@@ -17,10 +17,16 @@ from folio.api.routes import health, projects
 from folio.api.settings import ApiSettings
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
+from folio.served import ServedApp
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """A folio-api app with its own engine; the engine is disposed of at shutdown."""
+    return create_served_app(settings).app
+
+
+def create_served_app(settings: ApiSettings | None = None) -> ServedApp:
+    """folio-api with the connection tracker and drain that `folio api` drives."""
     settings = settings or ApiSettings()
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
@@ -47,7 +53,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.observability = observability
-    app.state.drain = Drain()
+    app.state.drain = drain = Drain()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Inside the metrics middleware, so a HEAD is counted as HEAD, not as the GET it runs.
@@ -57,4 +63,4 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(projects.router)
     docs.install(app)
-    return app
+    return ServedApp(app, observability.connections, drain)

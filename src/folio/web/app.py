@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from folio import __version__
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
+from folio.served import ServedApp
 from folio.web import pages, runbook, security
 from folio.web.api_client import ApiClient
 from folio.web.assets import StaticAssets
@@ -42,6 +43,18 @@ def create_app(
     prometheus_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """A folio-web app; the transports let tests see or reroute its outgoing calls."""
+    return create_served_app(
+        settings, api_transport=api_transport, prometheus_transport=prometheus_transport
+    ).app
+
+
+def create_served_app(
+    settings: WebSettings | None = None,
+    *,
+    api_transport: httpx.AsyncBaseTransport | None = None,
+    prometheus_transport: httpx.AsyncBaseTransport | None = None,
+) -> ServedApp:
+    """folio-web with the connection tracker and drain that `folio web` drives."""
     settings = settings or WebSettings()
     observability = WebObservability(settings)
     api = ApiClient(
@@ -87,7 +100,7 @@ def create_app(
     app.state.templates = templates
     app.state.renderer = renderer
     app.state.beacon_intake = BeaconIntake(settings, observability)
-    app.state.drain = Drain()
+    app.state.drain = drain = Drain()
     app.add_api_route("/api/health", _liveness, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(
         "/api/health/ready", _readiness, methods=["GET", "HEAD"], include_in_schema=False
@@ -105,7 +118,7 @@ def create_app(
     app.add_middleware(HttpMethodsMiddleware)
     observability.install_on(app)
     security.install(app)
-    return app
+    return ServedApp(app, observability.connections, drain)
 
 
 async def _liveness() -> dict[str, str]:
