@@ -85,6 +85,7 @@ locals {
         { name = "FOLIO_SHUTDOWN_GRACE_SECONDS", value = tostring(var.shutdown_grace_seconds) },
         { name = "FOLIO_BUILD_COMMIT", value = var.build_commit },
         { name = "FOLIO_LOG_LEVEL", value = var.log_level },
+        { name = "FOLIO_LOG_FORMAT", value = var.log_format },
       ]
       secrets = [
         { name = "FOLIO_DATABASE_URL", valueFrom = var.database_url_secret_arn },
@@ -125,6 +126,7 @@ locals {
         { name = "FOLIO_SHUTDOWN_GRACE_SECONDS", value = tostring(var.shutdown_grace_seconds) },
         { name = "FOLIO_BUILD_COMMIT", value = var.build_commit },
         { name = "FOLIO_LOG_LEVEL", value = var.log_level },
+        { name = "FOLIO_LOG_FORMAT", value = var.log_format },
         { name = "FOLIO_API_URL", value = local.api_internal_url },
         { name = "FOLIO_PROMETHEUS_URL", value = local.prometheus_internal_url },
         # Behind the ALB: the client is the last X-Forwarded-For hop, the scheme is

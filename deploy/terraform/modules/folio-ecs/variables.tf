@@ -229,6 +229,17 @@ variable "log_level" {
   }
 }
 
+variable "log_format" {
+  description = "FOLIO_LOG_FORMAT of both services: json (one object per line, with the route and trace id that CloudWatch queries can join to exemplars) or text."
+  type        = string
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "text"], var.log_format)
+    error_message = "log_format must be json or text."
+  }
+}
+
 variable "site_origins" {
   description = "FOLIO_SITE_ORIGINS of folio-web: origins allowed to send browser beacons, e.g. [\"https://folio.example\"]. Empty: the site's own origin, taken from the ALB's X-Forwarded-Proto and the Host header."
   type        = list(string)
