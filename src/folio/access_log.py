@@ -15,7 +15,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from folio.logs import ACCESS_LOGGER, FIELDS
-from folio.metrics.middleware import ROUTE_SCOPE_KEY
+from folio.metrics.middleware import ROUTE_SCOPE_KEY, SERVER_STATUS_SCOPE_KEY
 from folio.metrics.tracing import trace_exemplar
 
 logger = logging.getLogger(ACCESS_LOGGER)
@@ -48,6 +48,8 @@ class AccessLogMiddleware:
         finally:
             # A request must never fail for its log line.
             with contextlib.suppress(Exception):
+                # The server's own answer (a 408) wins over what the app sent into the void.
+                status = scope.get(SERVER_STATUS_SCOPE_KEY, status)
                 _log(scope, status, time.perf_counter() - started)
 
 

@@ -19,6 +19,9 @@ logger = logging.getLogger("folio.metrics")
 CLIENT_CLOSED_REQUEST = 499
 # Where the resolved route template is left in the scope, for an access log to reuse.
 ROUTE_SCOPE_KEY = "folio.route"
+# Where a server protocol that answered a request itself (a 408 for a body that stopped
+# coming) puts that status, so the request is counted as what the client got, not a 499.
+SERVER_STATUS_SCOPE_KEY = "folio.server_status"
 
 
 class PeerTracker(Protocol):
@@ -117,7 +120,8 @@ class _Exchange:
 
     def final_status(self, error: BaseException | None) -> int:
         if self.client_gone:
-            return CLIENT_CLOSED_REQUEST
+            status: int = self.scope.get(SERVER_STATUS_SCOPE_KEY, CLIENT_CLOSED_REQUEST)
+            return status
         if error is not None or not self.status:
             return 500
         return self.status

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.flow_control import FlowControl
 
 from folio.metrics.connections import ConnectionTracker, TimeoutPhase
+from folio.metrics.middleware import SERVER_STATUS_SCOPE_KEY
 from folio.protocol.clock import DeadlineClock
 from folio.protocol.limits import ProtocolLimits
 from folio.protocol.responses import (
@@ -31,6 +32,7 @@ class Cycle(Protocol):
     disconnected: bool
     waiting_for_100_continue: bool
     message_event: asyncio.Event
+    scope: Any  # uvicorn's HTTPScope, a TypedDict; the guard adds one key
 
 
 class WatchedFlow(FlowControl):
@@ -121,6 +123,7 @@ class RequestGuard:
                 # The handler may be waiting for the body: it now reads a disconnect, and
                 # whatever it sends is dropped rather than written after the 408.
                 cycle.disconnected = True
+                cycle.scope[SERVER_STATUS_SCOPE_KEY] = 408  # what the metrics and log record
                 cycle.message_event.set()
             message = f"the request {phase} did not arrive within {seconds:g} s"
             self._answer(408, "request_timeout", message, {"timeout_seconds": seconds})
