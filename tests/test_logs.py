@@ -100,6 +100,16 @@ def test_a_record_that_cannot_be_formatted_still_gives_a_line() -> None:
     assert "unformattable" in json.loads(JsonFormatter().format(record))["message"]
 
 
+def test_text_lines_name_their_service() -> None:
+    """`folio run` mixes both services' lines in one terminal: each says whose it is."""
+    record = logging.LogRecord(
+        "uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.", (), None
+    )
+    line = TextFormatter("folio-web").format(record)
+    assert line == "folio-web WARNING: Invalid HTTP request received."
+    assert TextFormatter().format(record) == "WARNING: Invalid HTTP request received."
+
+
 def test_the_limit_is_per_message_and_summarizes_at_the_end_of_the_interval() -> None:
     stream = io.StringIO()
     handler = RateLimitedHandler(stream, burst=2, interval=0.3)

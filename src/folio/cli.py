@@ -128,7 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=Path("var"),
-        help="Prometheus's and Alertmanager's data, config and logs go here (default %(default)s)",
+        help="Prometheus's and Alertmanager's data, config and logs, and the API token that "
+        "`folio run` makes, go here (default %(default)s)",
     )
     run.add_argument(
         "--scrape-interval",
@@ -167,7 +168,13 @@ def _build_parser() -> argparse.ArgumentParser:
     loadgen.add_argument(
         "--token",
         help="bearer token for writes (default: FOLIO_API_TOKEN, else the one `folio run` "
-        "keeps in var/api-token, else none: no writes)",
+        "keeps in DATA_DIR/api-token, else none: no writes)",
+    )
+    loadgen.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="the --data-dir of the `folio run` whose token to use (default %(default)s)",
     )
     loadgen.add_argument(
         "--rate", type=float, default=20.0, help="requests per second (default %(default)s)"
@@ -255,7 +262,7 @@ def _loadgen(arguments: argparse.Namespace) -> int:
     import os
 
     from folio.stack.loadgen import run_loadgen
-    from folio.stack.token import DEFAULT_DATA_DIR, read_token
+    from folio.stack.token import read_token
 
     if arguments.rate <= 0:
         print("folio loadgen: --rate must be positive", file=sys.stderr)
@@ -263,7 +270,7 @@ def _loadgen(arguments: argparse.Namespace) -> int:
     requests = arguments.requests if arguments.duration is None else None
     if requests is None and arguments.duration is None:
         requests = 200
-    token = arguments.token or os.environ.get("FOLIO_API_TOKEN") or read_token(DEFAULT_DATA_DIR)
+    token = arguments.token or os.environ.get("FOLIO_API_TOKEN") or read_token(arguments.data_dir)
     return run_loadgen(
         arguments.web,
         arguments.api,

@@ -41,7 +41,7 @@ def configure_logging(
     uvicorn's alone; folio's own loggers keep INFO, so a worker's restart is still said.
     """
     handler = RateLimitedHandler(sys.stderr)
-    formatter = JsonFormatter(service) if log_format == "json" else TextFormatter()
+    formatter = JsonFormatter(service) if log_format == "json" else TextFormatter(service)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in root.handlers[:]:
@@ -60,13 +60,18 @@ def configure_logging(
 
 
 class TextFormatter(logging.Formatter):
-    """``LEVEL: logger: message``, uvicorn's own lines without the logger's name."""
+    """``[service] LEVEL: logger: message``, uvicorn's own lines without the logger's name."""
+
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        # `folio run` interleaves both services' lines in one terminal: say whose each is.
+        self.service_prefix = f"{service} " if service else ""
 
     def format(self, record: logging.LogRecord) -> str:
         try:
             message = record.getMessage()
             prefix = "" if record.name.startswith("uvicorn") else f"{record.name}: "
-            line = f"{record.levelname}: {prefix}{message}"
+            line = f"{self.service_prefix}{record.levelname}: {prefix}{message}"
             if record.exc_info:
                 line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
             return line

@@ -67,13 +67,29 @@ def test_a_token_is_made_used_by_loadgen_and_loadgen_leaves_no_project(tmp_path:
         printed = log.read_text()
         assert f"api token    {token}" in printed
         assert f"-H 'Authorization: Bearer {token}'" in printed
+        # Not the default var/: it says how loadgen finds the token from anywhere else.
+        assert f"`folio loadgen --data-dir {tmp_path / 'var'}`" in printed
+        assert f"folio-api    {api}/api/docs" in printed  # a page, where the root is a 404
         before = _stored(api, token)
 
         # --requests N: exactly N, writes included, and the drafts it made are gone after.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
         done = subprocess.run(
-            _loadgen(api, web, "--requests", "60", "--rate", "200", "--seed", "3"),
+            _loadgen(
+                api,
+                web,
+                "--requests",
+                "60",
+                "--rate",
+                "200",
+                "--seed",
+                "3",
+                "--data-dir",
+                str(tmp_path / "var"),
+            ),
             env=env,
-            cwd=tmp_path,
+            cwd=elsewhere,
             capture_output=True,
             text=True,
             timeout=60,

@@ -285,7 +285,9 @@ def _is_ready(service: Service, response: httpx.Response) -> bool:
 def _print_urls(stack: Stack, options: StackOptions) -> None:
     lines = ["", "folio is running:"]
     for service in stack.services:
-        lines.append(f"  {service.name:<12} {service.url}")
+        # folio-api's root is a 404; its docs page is where a person starts.
+        url = f"{service.url}/api/docs" if service.name == "folio-api" else service.url
+        lines.append(f"  {service.name:<12} {url}")
     if any(s.name == "prometheus" for s in stack.services):
         links = prometheus.ui_links(f"http://{options.host}:{options.prometheus_port}")
         lines.append(f"  targets      {links['targets']}")

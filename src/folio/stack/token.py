@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("var")
@@ -59,9 +60,16 @@ def token_lines(token: str | None, data_dir: Path, api_url: str) -> list[str]:
     body = '{"slug": "my-project", "title": "My project", "published": true}'
     return [
         f"  api token    {token}",
-        f"               kept in {token_path(data_dir)} for later runs and `folio loadgen`;"
-        " FOLIO_API_TOKEN overrides it",
+        f"               kept in {token_path(data_dir)} for later runs and"
+        f" `{_loadgen_command(data_dir)}`; FOLIO_API_TOKEN overrides it",
         f"  try a write  curl -X POST {api_url}/api/projects \\",
         f"{more}-H 'Authorization: Bearer {token}' \\",
         f"{more}-H 'Content-Type: application/json' -d '{body}'",
     ]
+
+
+def _loadgen_command(data_dir: Path) -> str:
+    """How to start loadgen so that it finds this token."""
+    if data_dir == DEFAULT_DATA_DIR:
+        return "folio loadgen"
+    return f"folio loadgen --data-dir {shlex.quote(str(data_dir))}"
