@@ -6,6 +6,7 @@ over raw sockets, so uvicorn's own HEAD handling and framing are part of what is
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,3 +140,29 @@ def test_head_is_counted_as_head_under_the_get_route(
         _raw(base, "HEAD", bogus)
     endpoints = {endpoint for _, endpoint, _ in _requests_total(base)}
     assert not [endpoint for endpoint in endpoints if "no-such" in endpoint or SLUG in endpoint]
+
+
+def test_head_on_an_unknown_path_answers_as_get_would(site: Site) -> None:
+    """A HEAD that gets 404 has the 404 headers a GET gets, Content-Length included."""
+    for base, path in ((site.api, "/api/nope"), (site.web, "/api/nope"), (site.web, "/nope")):
+        get, head = _raw(base, "GET", path), _raw(base, "HEAD", path)
+        assert (get.status, head.status) == (404, 404), path
+        assert _comparable(head) == _comparable(get), path
+        assert head.body == b"", path
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/api/rum", 405), ("PUT", "/api/health", 405), ("GET", "/api/nope", 404)],
+)
+def test_folio_webs_api_paths_answer_errors_in_json(
+    site: Site, method: str, path: str, status: int
+) -> None:
+    """folio-web's /api/* paths are for machines: their 404s and 405s are the JSON shape."""
+    response = _raw(site.web, method, path)
+    assert response.status == status
+    assert response.header("content-type") == "application/json"
+    error = json.loads(response.body)["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == {404: "not_found", 405: "method_not_allowed"}[status]
+    assert path in error["message"]

@@ -194,8 +194,10 @@ def _build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser(
         "healthcheck", help="exit 0 if the local folio-api or folio-web answers /api/health"
     )
-    health.add_argument("service", choices=sorted(DEFAULT_PORTS))
-    health.add_argument("--port", type=int, help="default: the service's default port")
+    health.add_argument("service", choices=sorted(DEFAULT_PORTS), help="which service to check")
+    health.add_argument(
+        "--port", type=int, help="its port (default: the service's, 3001 for api, 3000 for web)"
+    )
     db = commands.add_parser("db", help="manage the database named by FOLIO_DATABASE_URL")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations (idempotent)")

@@ -203,7 +203,10 @@ async def test_a_server_that_is_not_prometheus_is_a_clear_502(make_site: Site) -
         make_site(httpx.ASGITransport(app=other), prometheus_url=PROMETHEUS) as site,
     ):
         response = await site.get("/status/data/latency_p95")
-        assert "not JSON" in _error(response, 502, "prometheus_unavailable")
+        message = _error(response, 502, "prometheus_unavailable")
+        # folio-web answers /api/v1/query_range with its own JSON 404, not Prometheus's shape.
+        assert "refused the query" in message
+        assert "Not Found: GET /api/v1/query_range" in message
 
 
 async def test_status_is_not_a_page_view_and_adds_no_series(make_site: Site) -> None:

@@ -104,8 +104,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     message = exc.detail if isinstance(exc.detail, str) else phrase
     if message == phrase:
-        # Starlette's own 404/405 from routing: say what was asked for.
-        message = f"{phrase}: {request.method} {request.url.path}"
+        # Starlette's own 404/405 from routing: say what was asked for. A HEAD gets GET's
+        # message, so that its Content-Length is the one GET's body has.
+        method = "GET" if request.method == "HEAD" else request.method
+        message = f"{phrase}: {method} {request.url.path}"
     details = getattr(exc, "details", None)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from folio import __version__
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
+from folio.metrics.json_errors import error_body
 from folio.served import ServedApp
 from folio.web import pages, runbook, security
 from folio.web.api_client import ApiClient
@@ -136,8 +138,15 @@ async def _readiness(request: Request) -> JSONResponse:
 def _install_error_pages(
     app: FastAPI, renderer: pages.PageRenderer, observability: WebObservability
 ) -> None:
-    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/"):
+            # Paths for machines (beacons, health, metrics) answer in the JSON error shape.
+            phrase = HTTPStatus(exc.status_code).phrase
+            code = phrase.lower().replace(" ", "_").replace("-", "_")
+            method = "GET" if request.method == "HEAD" else request.method
+            body = error_body(code, f"{phrase}: {method} {request.url.path}")
+            return JSONResponse(body, exc.status_code, headers=exc.headers)
         if exc.status_code == 404:
             return renderer.error(
                 request, 404, "Page not found", "There is nothing at this address."
