@@ -440,7 +440,7 @@ def print_table(configurations: dict[str, Any]) -> None:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s runs: a smoke run")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
 
@@ -464,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    settings = Settings(rounds=1, duration=2, warmup=1) if arguments.quick else Settings(12, 3, 1)
+    settings = Settings(rounds=1, duration=1, warmup=1) if arguments.quick else Settings(12, 3, 1)
     started = time.monotonic()
     configurations = {
         name: summarise_configuration(name, *run_configuration(name, settings))

@@ -683,7 +683,7 @@ def print_table(render_rows: dict[str, Any], during: dict[str, Any]) -> None:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scrape", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="1,000 series, 2 repetitions, 1 round of 2 s runs"
+        "--quick", action="store_true", help="1,000 series, 2 repetitions, 1 round of 1 s runs"
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
@@ -702,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     if arguments.quick:
-        settings = Settings((1_000,), 2, scrape_series=1_000, rounds=1, duration=2, warmup=0)
+        settings = Settings((1_000,), 2, scrape_series=1_000, rounds=1, duration=1, warmup=0)
     else:
         settings = Settings(
             (1_000, 10_000), 7, scrape_series=10_000, rounds=3, duration=8, warmup=1

@@ -28,7 +28,7 @@ from tests.reliability.soak import amount
 TOKEN = "contract-test-token"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Test cases per operation and phase: about a minute in `make test`, 10 under `make soak`.
-MAX_EXAMPLES = amount(100, 1_000)
+MAX_EXAMPLES = amount(50, 1_000)
 
 
 def _document() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from tests.ports import free_ports
 from tests.processes import Service, counter, wait_until
 from tests.reliability.soak import amount
 
-REQUESTS = amount(3_000, 100_000)
+REQUESTS = amount(1_500, 100_000)
 CONCURRENCY = amount(32, 64)
 # folio-web's /about needs no folio-api call, so neither service's count includes the other's.
 TARGETS = {"folio-api": "/api/projects", "folio-web": "/about"}
