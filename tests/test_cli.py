@@ -269,3 +269,24 @@ def _without_root_override() -> list[str]:
     if setpriv is None:
         pytest.skip("running as root, and setpriv (util-linux) is missing to drop CAP_DAC_*")
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_every_option_says_its_default() -> None:
+    """`--help` of every command gives each option a help text that names its default."""
+    import argparse
+
+    from folio.cli import _build_parser
+
+    parser = _build_parser()
+    commands = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    missing = [
+        f"folio {name} {action.option_strings}"
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if action.option_strings
+        and not isinstance(action, argparse._HelpAction)
+        and "default" not in (action.help or "")
+    ]
+    assert missing == []
