@@ -31,6 +31,7 @@ class Cycle(Protocol):
     response_complete: bool
     disconnected: bool
     waiting_for_100_continue: bool
+    more_body: bool
     message_event: asyncio.Event
     scope: Any  # uvicorn's HTTPScope, a TypedDict; the guard adds one key
 
@@ -103,6 +104,13 @@ class RequestGuard:
         """
         self.clock.stop()
         message = malformed_request_message(sys.exc_info()[1])
+        cycle = self.current_cycle()
+        if cycle is not None and cycle.more_body:
+            # A body gone wrong under a handler that has begun: as with a body that is late.
+            if cycle.response_started:
+                self.transport.close()
+                return
+            _end_handlers_wait(cycle, 400)
         self._answer(400, "bad_request", message, None)
 
     def _expired(self, phase: TimeoutPhase) -> None:
@@ -120,11 +128,7 @@ class RequestGuard:
         self.tracker.request_timed_out(phase)
         if phase == "headers" or (cycle is not None and not cycle.response_started):
             if phase == "body" and cycle is not None:
-                # The handler may be waiting for the body: it now reads a disconnect, and
-                # whatever it sends is dropped rather than written after the 408.
-                cycle.disconnected = True
-                cycle.scope[SERVER_STATUS_SCOPE_KEY] = 408  # what the metrics and log record
-                cycle.message_event.set()
+                _end_handlers_wait(cycle, 408)
             message = f"the request {phase} did not arrive within {seconds:g} s"
             self._answer(408, "request_timeout", message, {"timeout_seconds": seconds})
         else:
@@ -134,3 +138,14 @@ class RequestGuard:
         response = raw_error_response(status, code, message, details, self.default_headers)
         self.transport.write(response)
         self.transport.close()
+
+
+def _end_handlers_wait(cycle: Cycle, status: int) -> None:
+    """Give the handler a disconnect, as the server answers ``status`` itself.
+
+    Whatever the handler sends is dropped rather than written after that answer, and the
+    metrics and access log record ``status``, the answer the client got.
+    """
+    cycle.disconnected = True
+    cycle.scope[SERVER_STATUS_SCOPE_KEY] = status
+    cycle.message_event.set()
