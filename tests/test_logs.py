@@ -5,16 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import select
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from folio.logs import BURST, FIELDS, INTERVAL, JsonFormatter, RateLimitedHandler, TextFormatter
+from folio.logs import BURST, INTERVAL, JsonFormatter, RateLimitedHandler, TextFormatter
 from tests.ports import free_port
 from tests.processes import running, wait_until
 
@@ -160,4 +164,110 @@ def test_summary_fields_are_in_the_json_line() -> None:
         "suppressed": 3,
         "suppressed_message": "again",
     }
-    assert getattr(logging.LogRecord("x", 0, "", 0, "", (), None), FIELDS, None) is None
+
+
+def _fail(kind: type[Exception]) -> None:
+    raise kind("broken on purpose")
+
+
+def test_each_distinct_exception_gets_its_own_burst() -> None:
+    """uvicorn logs every unhandled error as one message: a new bug's first traceback still
+    shows while another bug floods, and the flood itself is limited."""
+    stream = io.StringIO()
+    handler = RateLimitedHandler(stream, burst=1, interval=60)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("tests.logs.exceptions")
+    logger.setLevel(logging.INFO)  # whatever level pytest gives the root
+    logger.propagate = False
+    logger.addHandler(handler)
+    failures = [lambda: _fail(ValueError)] * 3 + [
+        lambda: _fail(KeyError),
+        lambda: int("not a number"),  # the same type raised elsewhere
+        lambda: _fail(ValueError),
+    ]
+    try:
+        for fail in failures:
+            try:
+                fail()
+            except Exception:
+                logger.exception("Exception in ASGI application\n")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    shown = [
+        line
+        for line in stream.getvalue().splitlines()
+        if line.startswith(("ValueError", "KeyError"))
+    ]
+    assert shown == [
+        "ValueError: broken on purpose",
+        "KeyError: 'broken on purpose'",
+        "ValueError: invalid literal for int() with base 10: 'not a number'",
+    ]
+    assert stream.getvalue().count("suppressed 3 similar messages") == 1
+
+
+def _read_from(child: int, reader: int, timeout: float) -> bytes:
+    """What ``child`` wrote to ``reader`` before exiting; b"" (and the child killed) if it
+    hangs."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0 and select.select([reader], [], [], left)[0]:
+        chunk = os.read(reader, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    else:
+        os.kill(child, 9)
+        chunks = []
+    os.waitpid(child, 0)
+    return b"".join(chunks)
+
+
+# Forking with the limiter's timer running is the case under test; Python 3.12+ warns of it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_worker_starts_with_a_fresh_limiter() -> None:
+    """The supervisor of `folio api --workers N` forks with a warning being suppressed and,
+    maybe, another thread holding the limiter's lock: the worker still logs that warning."""
+    stream = io.StringIO()
+    handler = RateLimitedHandler(stream, burst=1, interval=60)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("tests.logs.fork")
+    logger.setLevel(logging.INFO)  # whatever level pytest gives the root
+    logger.propagate = False
+    logger.addHandler(handler)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with handler._guard:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    try:
+        logger.warning("again")
+        logger.warning("again")  # suppressed: the summary's timer is pending
+        holder.start()
+        assert held.wait(10)
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # never returns into pytest
+            try:
+                os.close(reader)
+                logger.warning("again")
+                os.write(writer, stream.getvalue().encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        release.set()
+        try:
+            written = _read_from(child, reader, timeout=5).decode()
+        finally:
+            os.close(reader)
+    finally:
+        release.set()
+        if holder.is_alive():
+            holder.join()
+        logger.removeHandler(handler)
+        handler.close()
+    assert written.splitlines() == ["WARNING: tests.logs.fork: again"] * 2

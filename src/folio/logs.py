@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Literal, TextIO
 
 LogFormat = Literal["text", "json"]
@@ -30,6 +33,11 @@ TRACE = 5  # uvicorn's level below DEBUG
 ACCESS_LOGGER = "folio.access"
 # The attribute holding the structured fields of a record, which the JSON format adds.
 FIELDS = "folio_fields"
+
+# Where an error was raised: its type and the innermost frame's file and line.
+_Failure = tuple[str, str, int]
+# Records alike for the limit: logger, level, unformatted message and any failure.
+_Key = tuple[str, int, str, _Failure | None]
 
 
 def configure_logging(
@@ -134,15 +142,24 @@ class RateLimitedHandler(logging.StreamHandler[TextIO]):
     """A stream handler that lets each warning through ``burst`` times per ``interval``.
 
     Records are alike when their logger, level and unformatted message are: "worker %d
-    exited" is one message whatever the pid. Info and debug lines are never limited.
+    exited" is one message whatever the pid. Records carrying an exception are alike only
+    when it is also of one type raised at one line, so a new failure is not hidden among
+    the lines of another. Info and debug lines are never limited.
     """
 
     def __init__(self, stream: TextIO, *, burst: int = BURST, interval: float = INTERVAL) -> None:
         super().__init__(stream)
         self.burst = burst
         self.interval = interval
-        self._windows: dict[tuple[str, int, str], _Window] = {}
+        self._windows: dict[_Key, _Window] = {}
         self._guard = threading.Lock()
+        _HANDLERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The timers of the parent's windows have no thread here, so their keys would stay
+        # suppressed for good, and the lock may have been held by another parent thread.
+        self._guard = threading.Lock()
+        self._windows = {}
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Emit ``record`` unless it is a warning already seen ``burst`` times this interval."""
@@ -151,7 +168,7 @@ class RateLimitedHandler(logging.StreamHandler[TextIO]):
         return bool(super().handle(record))
 
     def _admit(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, str(record.msg), _failure(record))
         now = time.monotonic()
         with self._guard:
             window = self._windows.get(key)
@@ -183,7 +200,7 @@ class RateLimitedHandler(logging.StreamHandler[TextIO]):
             if timer is not None:
                 timer.cancel()
 
-    def _summarize(self, key: tuple[str, int, str]) -> None:
+    def _summarize(self, key: _Key) -> None:
         with self._guard:
             window = self._windows.pop(key, None)
         if window is not None and window.sample is not None:
@@ -200,6 +217,32 @@ class RateLimitedHandler(logging.StreamHandler[TextIO]):
             if window.sample is not None:
                 super().handle(_summary(window.sample, window.suppressed, self.interval))
         super().close()
+
+
+# Every limiting handler of this process, for the fork hook; weak, so a replaced one is freed.
+_HANDLERS: weakref.WeakSet[RateLimitedHandler] = weakref.WeakSet()
+
+
+def _reset_handlers_in_child() -> None:
+    # `folio api --workers N` configures logging in the supervisor and then forks workers.
+    for handler in list(_HANDLERS):
+        handler._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_handlers_in_child)
+
+
+def _failure(record: logging.LogRecord) -> _Failure | None:
+    """The type of ``record``'s exception and the file and line it was raised at, if any."""
+    if not record.exc_info or record.exc_info[0] is None:
+        return None
+    kind, _, trace = record.exc_info
+    innermost: TracebackType | None = trace
+    while innermost is not None and innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    if innermost is None:
+        return (kind.__qualname__, "", 0)
+    return (kind.__qualname__, innermost.tb_frame.f_code.co_filename, innermost.tb_lineno)
 
 
 def _summary(sample: logging.LogRecord, suppressed: int, interval: float) -> logging.LogRecord:

@@ -45,10 +45,21 @@ def ensure_token(data_dir: Path) -> str:
     # Written to a private name first and renamed: no moment where it is readable by others
     # or half written.
     staging = path.with_name(f".{TOKEN_FILE}.{os.getpid()}")
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(token + "\n")
-    os.replace(staging, path)
+    # A stale staging file (a crashed run with this pid) would keep its own, maybe looser,
+    # mode; O_EXCL makes the file ours and new, so it gets PRIVATE.
+    with contextlib.suppress(FileNotFoundError):
+        staging.unlink()
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+    replaced = False
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(token + "\n")
+        os.replace(staging, path)
+        replaced = True
+    finally:
+        if not replaced:
+            with contextlib.suppress(OSError):
+                staging.unlink()
     return token
 
 
