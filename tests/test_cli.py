@@ -275,9 +275,9 @@ def test_every_option_says_its_default() -> None:
     """`--help` of every command gives each option a help text that names its default."""
     import argparse
 
-    from folio.cli import _build_parser
+    from folio.cli_parser import build_parser
 
-    parser = _build_parser()
+    parser = build_parser()
     commands = next(
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )

@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from folio.protocol.limits import ProtocolLimits
+
+DEFAULT_LIMITS = ProtocolLimits()
+
 
 class ServiceSettings(BaseSettings):
     """The knobs folio-api and folio-web share; each service's settings add their own."""
@@ -27,12 +31,12 @@ class ServiceSettings(BaseSettings):
     # Set by `--workers N` for its workers: where they share their metrics.
     metrics_dir: Path | None = None
     build_commit: str = "unknown"
-    # From a request's first byte to the end of its headers.
-    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
-    # From the end of the headers to the end of the body: the 3 MiB cap at 26 KB/s fits.
-    request_body_timeout_seconds: float = Field(default=120.0, gt=0)
-    # Open connections per worker past which new ones are answered 503 and closed.
-    max_connections: int = Field(default=1000, ge=1)
+    # folio.protocol.ProtocolLimits holds the defaults and says why they are what they are.
+    request_header_timeout_seconds: float = Field(
+        default=DEFAULT_LIMITS.header_timeout_seconds, gt=0
+    )
+    request_body_timeout_seconds: float = Field(default=DEFAULT_LIMITS.body_timeout_seconds, gt=0)
+    max_connections: int = Field(default=DEFAULT_LIMITS.max_connections, ge=1)
 
     @field_validator("metrics_token")
     @classmethod

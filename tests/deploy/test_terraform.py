@@ -32,7 +32,7 @@ from folio.api import observability as api_observability
 from folio.api.app import create_app as create_api_app
 from folio.api.routes import health
 from folio.api.settings import ApiSettings
-from folio.cli import _build_parser
+from folio.cli_parser import build_parser
 from folio.web import observability as web_observability
 from folio.web.app import create_app as create_web_app
 from folio.web.settings import WebSettings
@@ -114,7 +114,7 @@ def _container(service: str) -> dict[str, Any]:
 
 
 def _cli_default_port(command: str) -> int:
-    parser = _build_parser()
+    parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     port = subparsers.choices[command].get_default("port")
     assert isinstance(port, int)
@@ -257,7 +257,7 @@ def test_container_healthcheck_runs_folio_healthcheck(service: str) -> None:
     command = _container(service)["healthCheck"]["command"]
     assert command == ["CMD", "folio", "healthcheck", service]
     try:
-        arguments = _build_parser().parse_args(command[2:])
+        arguments = build_parser().parse_args(command[2:])
     except SystemExit:
         pytest.fail(f"`folio` does not accept {command[2:]}", pytrace=False)
     assert (arguments.command, arguments.service) == ("healthcheck", service)

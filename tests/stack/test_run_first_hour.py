@@ -148,3 +148,24 @@ def test_a_duration_sends_one_request_per_tick_and_no_more() -> None:
     assert planned(30, None, 1) == 30
     assert planned(3, None, 0.1) == 1
     assert planned(20, 7, None) == 7
+
+
+def test_a_data_dir_that_cannot_hold_the_token_is_named(tmp_path: Path) -> None:
+    """--data-dir on a file: one line naming the directory and the cause, and nothing starts."""
+    api_port, web_port = free_ports(2)
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    command = folio_run(tmp_path, {"folio-api": api_port, "folio-web": web_port}, "--no-prometheus")
+    command[command.index("--data-dir") + 1] = str(not_a_directory)
+    done = subprocess.run(
+        command,
+        env=_without_token(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"folio run: cannot keep the API token in {not_a_directory}" in done.stderr
+    assert "database" not in done.stderr
+    assert not (tmp_path / "folio.db").exists()  # stopped before seeding

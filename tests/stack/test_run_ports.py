@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from folio.cli import _build_parser
+from folio.cli_parser import build_parser
 from folio.stack import prometheus, supervisor
 from folio.stack.alertmanager import alertmanager_binary
 from folio.stack.prometheus import prometheus_binary
@@ -191,7 +191,7 @@ def test_printed_prometheus_links_answer(tmp_path: Path) -> None:
 def _subcommand(name: str) -> argparse.ArgumentParser:
     commands = next(
         action
-        for action in _build_parser()._actions
+        for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
     )
     parser: argparse.ArgumentParser = commands.choices[name]

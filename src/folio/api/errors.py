@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
-from folio.metrics.json_errors import error_body
+from folio.metrics.json_errors import error_body, routing_message
 
 # A stable, machine-readable code per status; clients branch on these, not on messages.
 ERROR_CODES: dict[int, str] = {
@@ -104,10 +104,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     message = exc.detail if isinstance(exc.detail, str) else phrase
     if message == phrase:
-        # Starlette's own 404/405 from routing: say what was asked for. A HEAD gets GET's
-        # message, so that its Content-Length is the one GET's body has.
-        method = "GET" if request.method == "HEAD" else request.method
-        message = f"{phrase}: {method} {request.url.path}"
+        # Starlette's own 404/405 from routing: say what was asked for.
+        message = routing_message(phrase, request.method, request.url.path)
     details = getattr(exc, "details", None)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:

@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 from folio import __version__
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
-from folio.metrics.json_errors import error_body
+from folio.metrics.json_errors import error_body, routing_message
 from folio.served import ServedApp
 from folio.web import pages, runbook, security
 from folio.web.api_client import ApiClient
@@ -144,8 +144,7 @@ def _install_error_pages(
             # Paths for machines (beacons, health, metrics) answer in the JSON error shape.
             phrase = HTTPStatus(exc.status_code).phrase
             code = phrase.lower().replace(" ", "_").replace("-", "_")
-            method = "GET" if request.method == "HEAD" else request.method
-            body = error_body(code, f"{phrase}: {method} {request.url.path}")
+            body = error_body(code, routing_message(phrase, request.method, request.url.path))
             return JSONResponse(body, exc.status_code, headers=exc.headers)
         if exc.status_code == 404:
             return renderer.error(
