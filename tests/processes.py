@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -82,3 +83,34 @@ def counter(metrics: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def requests_by_status(service: Service, endpoint: str) -> dict[str, float]:
+    """``http_requests_total`` of one endpoint, summed by status, from a live scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = httpx.get(f"{service.url}/api/metrics", timeout=10).text
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "http_requests_total" and sample.labels["endpoint"] == endpoint:
+                status = sample.labels["status"]
+                counts[status] = counts.get(status, 0.0) + sample.value
+    return counts
+
+
+async def statuses_added(
+    service: Service, endpoint: str, before: dict[str, float]
+) -> dict[str, float]:
+    """The requests counted under ``endpoint`` since ``before``, by status, once any are.
+
+    A handler cut short by the server ends, and is counted, just after the client has its
+    answer: this waits up to 5 s for the count to move.
+    """
+    for _ in range(50):
+        after = requests_by_status(service, endpoint)
+        if after != before:
+            break
+        await asyncio.sleep(0.1)
+    grown = {status: n - before.get(status, 0.0) for status, n in after.items()}
+    return {status: n for status, n in grown.items() if n}

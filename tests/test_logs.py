@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +116,27 @@ def test_text_lines_name_their_service() -> None:
     assert TextFormatter().format(record) == "WARNING: Invalid HTTP request received."
 
 
-def test_the_limit_is_per_message_and_summarizes_at_the_end_of_the_interval() -> None:
+@contextmanager
+def _limited_logger(
+    name: str, formatter: logging.Formatter, burst: int, interval: float
+) -> Iterator[tuple[logging.Logger, RateLimitedHandler, io.StringIO]]:
+    """A logger of its own that writes through a limiter into a string; closed on leaving."""
     stream = io.StringIO()
-    handler = RateLimitedHandler(stream, burst=2, interval=0.3)
-    handler.setFormatter(TextFormatter())
-    logger = logging.getLogger("tests.logs.limit")
+    handler = RateLimitedHandler(stream, burst=burst, interval=interval)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)  # whatever level pytest gives the root
     logger.propagate = False
     logger.addHandler(handler)
     try:
+        yield logger, handler, stream
+    finally:
+        logger.removeHandler(handler)
+        handler.close()  # says what is still held back
+
+
+def test_the_limit_is_per_message_and_summarizes_at_the_end_of_the_interval() -> None:
+    with _limited_logger("tests.logs.limit", TextFormatter(), 2, 0.3) as (logger, _, stream):
         for pid in range(5):
             logger.warning("worker %d exited", pid)
         logger.warning("something else")
@@ -130,9 +144,6 @@ def test_the_limit_is_per_message_and_summarizes_at_the_end_of_the_interval() ->
         logger.info("info is never limited")
         time.sleep(0.6)
         logger.warning("worker %d exited", 99)  # a new interval
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
     assert stream.getvalue().splitlines() == [
         "WARNING: tests.logs.limit: worker 0 exited",
         "WARNING: tests.logs.limit: worker 1 exited",
@@ -145,19 +156,9 @@ def test_the_limit_is_per_message_and_summarizes_at_the_end_of_the_interval() ->
 
 
 def test_summary_fields_are_in_the_json_line() -> None:
-    stream = io.StringIO()
-    handler = RateLimitedHandler(stream, burst=1, interval=60)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tests.logs.fields")
-    logger.setLevel(logging.INFO)  # whatever level pytest gives the root
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
+    with _limited_logger("tests.logs.fields", JsonFormatter(), 1, 60) as (logger, _, stream):
         for _ in range(4):
             logger.warning("again")
-    finally:
-        logger.removeHandler(handler)
-        handler.close()  # says what is still held back
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["message"] == "again"
     assert {k: lines[1][k] for k in ("suppressed", "suppressed_message")} == {
@@ -173,27 +174,17 @@ def _fail(kind: type[Exception]) -> None:
 def test_each_distinct_exception_gets_its_own_burst() -> None:
     """uvicorn logs every unhandled error as one message: a new bug's first traceback still
     shows while another bug floods, and the flood itself is limited."""
-    stream = io.StringIO()
-    handler = RateLimitedHandler(stream, burst=1, interval=60)
-    handler.setFormatter(TextFormatter())
-    logger = logging.getLogger("tests.logs.exceptions")
-    logger.setLevel(logging.INFO)  # whatever level pytest gives the root
-    logger.propagate = False
-    logger.addHandler(handler)
     failures = [lambda: _fail(ValueError)] * 3 + [
         lambda: _fail(KeyError),
         lambda: int("not a number"),  # the same type raised elsewhere
         lambda: _fail(ValueError),
     ]
-    try:
+    with _limited_logger("tests.logs.exceptions", TextFormatter(), 1, 60) as (logger, _, stream):
         for fail in failures:
             try:
                 fail()
             except Exception:
                 logger.exception("Exception in ASGI application\n")
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
     shown = [
         line
         for line in stream.getvalue().splitlines()
@@ -229,45 +220,37 @@ def _read_from(child: int, reader: int, timeout: float) -> bytes:
 def test_a_forked_worker_starts_with_a_fresh_limiter() -> None:
     """The supervisor of `folio api --workers N` forks with a warning being suppressed and,
     maybe, another thread holding the limiter's lock: the worker still logs that warning."""
-    stream = io.StringIO()
-    handler = RateLimitedHandler(stream, burst=1, interval=60)
-    handler.setFormatter(TextFormatter())
-    logger = logging.getLogger("tests.logs.fork")
-    logger.setLevel(logging.INFO)  # whatever level pytest gives the root
-    logger.propagate = False
-    logger.addHandler(handler)
     held, release = threading.Event(), threading.Event()
+    with _limited_logger("tests.logs.fork", TextFormatter(), 1, 60) as (logger, handler, stream):
 
-    def hold_the_lock() -> None:
-        with handler._guard:
-            held.set()
-            release.wait(10)
+        def hold_the_lock() -> None:
+            with handler._guard:
+                held.set()
+                release.wait(10)
 
-    holder = threading.Thread(target=hold_the_lock)
-    try:
-        logger.warning("again")
-        logger.warning("again")  # suppressed: the summary's timer is pending
-        holder.start()
-        assert held.wait(10)
-        reader, writer = os.pipe()
-        child = os.fork()
-        if child == 0:  # never returns into pytest
-            try:
-                os.close(reader)
-                logger.warning("again")
-                os.write(writer, stream.getvalue().encode())
-            finally:
-                os._exit(0)
-        os.close(writer)
-        release.set()
+        holder = threading.Thread(target=hold_the_lock)
         try:
-            written = _read_from(child, reader, timeout=5).decode()
+            logger.warning("again")
+            logger.warning("again")  # suppressed: the summary's timer is pending
+            holder.start()
+            assert held.wait(10)
+            reader, writer = os.pipe()
+            child = os.fork()
+            if child == 0:  # never returns into pytest
+                try:
+                    os.close(reader)
+                    logger.warning("again")
+                    os.write(writer, stream.getvalue().encode())
+                finally:
+                    os._exit(0)
+            os.close(writer)
+            release.set()
+            try:
+                written = _read_from(child, reader, timeout=5).decode()
+            finally:
+                os.close(reader)
         finally:
-            os.close(reader)
-    finally:
-        release.set()
-        if holder.is_alive():
-            holder.join()
-        logger.removeHandler(handler)
-        handler.close()
+            release.set()
+            if holder.is_alive():
+                holder.join()
     assert written.splitlines() == ["WARNING: tests.logs.fork: again"] * 2

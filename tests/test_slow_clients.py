@@ -19,7 +19,15 @@ import pytest
 
 from tests.factories import project_payload
 from tests.ports import free_ports
-from tests.processes import Service, counter, start, stop, wait_until
+from tests.processes import (
+    Service,
+    counter,
+    requests_by_status,
+    start,
+    statuses_added,
+    stop,
+    wait_until,
+)
 from tests.raw_http import Answer, error_shape, trickle
 
 HEADER_SECONDS = 1.0
@@ -122,27 +130,11 @@ async def test_trickled_body_gets_408(served: Served, name: str) -> None:
     head = API_POST if name == "api" else WEB_POST
     service = served.api if name == "api" else served.web
     route = "/api/projects" if name == "api" else "/api/rum"
-    before = _requests_by_status(service, route)
+    before = requests_by_status(service, route)
     answer = await trickle(served.port(name), head + b"{", b" ")
     _assert_timed_out(answer, BODY_SECONDS)
     # Counted as the 408 the client got, not as a 499 or the app's answer to a cut body.
-    for _ in range(50):  # the handler ends, and is counted, just after the 408 goes out
-        after = _requests_by_status(service, route)
-        if after != before:
-            break
-        await asyncio.sleep(0.1)
-    grown = {status: n - before.get(status, 0) for status, n in after.items()}
-    assert {status: n for status, n in grown.items() if n} == {"408": 1}
-
-
-def _requests_by_status(service: Service, route: str) -> dict[str, float]:
-    metrics = httpx.get(f"{service.url}/api/metrics", timeout=10).text
-    counts: dict[str, float] = {}
-    for status in ("400", "408", "413", "415", "422", "499"):
-        found = counter(metrics, "http_requests_total", endpoint=route, status=status)
-        if found:
-            counts[status] = found
-    return counts
+    assert await statuses_added(service, route, before) == {"408": 1}
 
 
 async def test_endless_chunk_is_cut(served: Served) -> None:

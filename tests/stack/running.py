@@ -34,13 +34,17 @@ def environment(tmp_path: Path) -> dict[str, str]:
 
 @contextmanager
 def running_stack(
-    command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    ready_within: float = 60,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`folio run` until it has printed its URLs; stopped with Ctrl-C (and must exit 0)."""
     with log.open("ab") as out:
         stack = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_within
         while "Press Ctrl-C" not in log.read_text():
             assert stack.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()

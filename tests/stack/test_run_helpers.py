@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +14,7 @@ from folio.stack.alertmanager import alertmanager_binary
 from folio.stack.prometheus import prometheus_binary
 from tests.ci import unavailable
 from tests.ports import free_ports
+from tests.stack.running import environment, folio_run, running_stack
 
 
 def _children(pid: int) -> dict[str, int]:
@@ -51,22 +50,21 @@ def test_killed_helpers_are_started_again_while_the_apps_serve(tmp_path: Path) -
     if prometheus_binary() is None or alertmanager_binary() is None:
         unavailable("prometheus or alertmanager not on PATH (.ci/run installs both)")
     api_port, web_port, prometheus_port, alertmanager_port = free_ports(4)
-    command = [sys.executable, "-m", "folio", "run", "--scrape-interval", "1s"]
-    command += ["--api-port", str(api_port), "--web-port", str(web_port)]
-    command += ["--prometheus-port", str(prometheus_port), "--data-dir", str(tmp_path)]
-    command += ["--alertmanager-port", str(alertmanager_port)]
-    environment = {**os.environ, "FOLIO_DATABASE_URL": f"sqlite:///{tmp_path}/folio.db"}
+    ports = {
+        "folio-api": api_port,
+        "folio-web": web_port,
+        "prometheus": prometheus_port,
+        "alertmanager": alertmanager_port,
+    }
+    command = folio_run(tmp_path, ports, "--scrape-interval", "1s")
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        stack = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
     apps = [f"http://127.0.0.1:{api_port}/api/health", f"http://127.0.0.1:{web_port}/"]
     helpers = {
         "prometheus": f"http://127.0.0.1:{prometheus_port}/-/ready",
         "alertmanager": f"http://127.0.0.1:{alertmanager_port}/-/ready",
     }
-    try:
-        # Printed once folio run has seen every service ready itself.
-        _wait(lambda: "folio is running:" in log.read_text(), 90, "folio run to be up")
+    # Its URLs are printed once folio run has seen every service ready itself.
+    with running_stack(command, environment(tmp_path), log, ready_within=90) as stack:
         _wait(lambda: all(map(_answers, [*apps, *helpers.values()])), 30, "the stack")
         before = _children(stack.pid)
         assert set(before) == set(helpers), before
@@ -85,10 +83,3 @@ def test_killed_helpers_are_started_again_while_the_apps_serve(tmp_path: Path) -
         for name in helpers:
             assert f"folio run: {name} exited with -9; folio-api and folio-web keep serving" in text
             assert f"folio run: {name} started again" in text
-    finally:
-        stack.send_signal(signal.SIGINT)
-        try:
-            assert stack.wait(timeout=30) == 0
-        finally:
-            if stack.poll() is None:
-                stack.kill()
