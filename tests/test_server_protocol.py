@@ -23,6 +23,9 @@ from tests.raw_http import error_shape, trickle
 
 LIMITS = ProtocolLimits(header_timeout_seconds=0.5, body_timeout_seconds=0.5, max_connections=3)
 LATE_READ = 1.0  # how long /late waits before reading the body: past the body deadline
+# /continue reads after 1.5 body budgets, and its client sends 0.6 of one after the 100.
+CONTINUE_READ = 0.75
+AFTER_CONTINUE = 0.3
 KEEP_ALIVE = 1
 
 
@@ -30,6 +33,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     """Reads the whole body (``/late`` after a pause) and answers with its length."""
     if scope["path"] == "/late":
         await asyncio.sleep(LATE_READ)
+    elif scope["path"] == "/continue":
+        await asyncio.sleep(CONTINUE_READ)
     size, more = 0, True
     while more:
         message = await receive()
@@ -111,11 +116,12 @@ async def test_server_that_is_not_reading_does_not_spend_the_deadline(served: Se
 
 
 async def test_client_waiting_for_100_continue_is_not_late(served: Served) -> None:
-    """A client that waits for 100 Continue before its body is not timed out meanwhile."""
+    """A client that waits for 100 Continue has the whole body budget from the 100 on."""
     reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
-    writer.write(_post("/late", 5, "Expect: 100-continue"))
+    writer.write(_post("/continue", 5, "Expect: 100-continue"))
     interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert interim.startswith(b"HTTP/1.1 100"), interim
+    await asyncio.sleep(AFTER_CONTINUE)  # past the budget counted from the headers
     writer.write(b"hello")
     answer = await asyncio.wait_for(reader.read(65536), 5)
     writer.close()

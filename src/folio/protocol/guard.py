@@ -83,8 +83,13 @@ class RequestGuard:
         """Time ``phase`` from now, or nothing when it is None; the same phase runs on."""
         if phase is None or self.transport.is_closing():
             self.clock.stop()
-        else:
-            self.clock.start(phase, self.limits.seconds(phase))
+            return
+        self.clock.start(phase, self.limits.seconds(phase))
+        cycle = self.current_cycle()
+        if phase == "body" and cycle is not None and cycle.waiting_for_100_continue:
+            # The client sends its body only after the 100 Continue, which goes out when the
+            # handler first reads; uvicorn resumes reading right after it, releasing the clock.
+            self.clock.hold()
 
     def turn_away(self) -> OverCapacity:
         """The app for a connection past the cap: its request gets 503 and the connection closes.
