@@ -5,6 +5,9 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# folio-metrics, the metrics library, is a workspace member with its own pyproject.
+METRICS := packages/folio-metrics
+LINTED := src tests bench $(METRICS)
 
 .PHONY: install install-runtime run test lint format clean bench soak
 
@@ -15,13 +18,13 @@ $(UV):
 # Both install exactly what uv.lock pins, and fail if pyproject.toml and the lock disagree.
 # Running needs only the runtime dependencies. --inexact keeps what `make test` installed,
 # so switching between the two never uninstalls anything.
-$(VENV)/.installed-runtime: $(UV) pyproject.toml uv.lock
+$(VENV)/.installed-runtime: $(UV) pyproject.toml $(METRICS)/pyproject.toml uv.lock
 	$(UV) sync --frozen --inexact --no-default-groups --python $(PYTHON)
 	touch $@
 
 # Tests need the dev group, and the bench group that they smoke-test. A full install holds
 # the runtime too, so it renews that stamp as well.
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+$(VENV)/.installed: $(UV) pyproject.toml $(METRICS)/pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@ $(VENV)/.installed-runtime
 
@@ -36,16 +39,16 @@ run: install-runtime
 		exec $(VENV)/bin/folio run $(RUN_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy src $(METRICS)/src
 
 test: lint
 	$(VENV)/bin/pytest
 
 format: install
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format $(LINTED)
+	$(VENV)/bin/ruff check --fix $(LINTED)
 
 # Not part of `make test`: minutes of load on both cores. BENCH_ARGS=--quick for a smoke run.
 bench: install

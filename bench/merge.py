@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from folio_metrics import MetricsRegistry, render
+from folio_metrics.multiprocess import MetricsDirectory, WorkerMetrics
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from bench.common import RESULTS_DIR, median, versions, write_results
 from bench.scrape import HELP, LABELS, METRIC, default_buckets, populate, series_data
-from folio.metrics import MetricsRegistry, render
-from folio.metrics.multiprocess import MetricsDirectory, WorkerMetrics
 
 WORKERS = 4
 TARGET_MS = 50.0
@@ -152,7 +152,7 @@ def method_text(repetitions: int) -> str:
     return (
         f"{WORKERS} worker processes each observe the same N histogram series (labels "
         f"{', '.join(LABELS)}; prometheus_client's default buckets; the scrape benchmark's "
-        "data). folio: forked workers with folio.metrics' shared directory, alive while "
+        "data). folio: forked workers with folio_metrics' shared directory, alive while "
         "measured; prometheus_client: 4 processes with PROMETHEUS_MULTIPROC_DIR that write "
         "their files and exit. One scrape = merge every worker's data and render the text "
         "format: folio's render(registry) in a fifth process that shares the directory, "

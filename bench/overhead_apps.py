@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from folio.metrics import ServiceMetrics
+    from folio_metrics import ServiceMetrics
 
 VARIANT_ENV = "FOLIO_BENCH_VARIANT"
 VARIANTS = (
@@ -145,7 +145,7 @@ def _minimal() -> FastAPI:
 
 
 def _folio() -> FastAPI:
-    from folio.metrics import ServiceMetrics
+    from folio_metrics import ServiceMetrics
 
     metrics = ServiceMetrics(service="bench", version="0", commit="bench", max_series=2000)
     return folio_instrumented(metrics, _base_app)

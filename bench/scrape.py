@@ -35,6 +35,9 @@ from typing import IO, Any, Protocol
 import httpx
 import prometheus_client
 from fastapi import FastAPI
+from folio_metrics import ServiceMetrics
+from folio_metrics.exposition import render
+from folio_metrics.registry import MetricsRegistry
 from prometheus_client import (
     CollectorRegistry,
     GCCollector,
@@ -64,9 +67,6 @@ from bench.common import (
     write_results,
 )
 from bench.overhead_apps import folio_instrumented
-from folio.metrics import ServiceMetrics
-from folio.metrics.exposition import render
-from folio.metrics.registry import MetricsRegistry
 
 METRIC = "bench_request_duration_seconds"
 HELP = "Request duration, pre-populated for the scrape benchmark."

@@ -487,7 +487,7 @@ def method_text(settings: Settings, slug: str) -> str:
         f"worker ({' '.join(CONFIGURATIONS['fast'])}) pinned to CPU {SERVER_CPU} serving "
         "bench.web_apps:app, FOLIO_API_URL pointing at that folio-api. metrics-on is "
         "folio.web.app.create_app(WebSettings()) exactly as shipped; metrics-off is the same app "
-        "with folio.metrics' MetricsMiddleware (every http_* family) and its /api/metrics route "
+        "with folio_metrics' MetricsMiddleware (every http_* family) and its /api/metrics route "
         "removed before the app first runs. Both keep what is folio-web's own code: the page "
         "counters and timers (page_views_total, ssr_duration_seconds, api_calls_total, "
         "api_call_duration_seconds), the beacon families, and the loop-lag sampler; neither has "

@@ -1,4 +1,4 @@
-"""folio-web for the throughput benchmark: as shipped, or without folio.metrics' HTTP layer.
+"""folio-web for the throughput benchmark: as shipped, or without folio_metrics' HTTP layer.
 
 uvicorn loads it with ``bench.web_apps:app --factory`` and the variant in the
 ``FOLIO_BENCH_WEB_VARIANT`` environment variable; ``create_app(variant)`` builds it directly.
@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
+from folio_metrics import MetricsMiddleware
 from starlette.routing import BaseRoute, Route
 
-from folio.metrics import MetricsMiddleware
 from folio.web.app import create_app as create_web_app
 from folio.web.observability import METRICS_PATH
 from folio.web.settings import WebSettings

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from folio_metrics.multiprocess.directory import ARCHIVE
 from prometheus_client.parser import text_string_to_metric_families
 
-from folio.metrics.multiprocess.directory import ARCHIVE
 from tests.metrics.promtool import check_metrics
 from tests.ports import free_port
 from tests.processes import stop_process

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from folio_metrics import ConnectionTracker, MetricsRegistry
 from starlette.types import Receive, Scope, Send
 
-from folio.metrics import ConnectionTracker, MetricsRegistry
 from folio.protocol import ProtocolLimits, server_protocol
 from tests.ports import free_port
 from tests.raw_http import error_shape, trickle

@@ -13,5 +13,5 @@ set -eu
 target="${1:?usage: install-venv.sh TARGET_DIRECTORY}"
 cd "$(dirname "$0")/../.."
 UV_PROJECT_ENVIRONMENT="$target" "${UV:-uv}" sync \
-  --frozen --no-default-groups --no-editable --reinstall-package folio --compile-bytecode \
+  --frozen --no-default-groups --no-editable --reinstall-package folio --reinstall-package folio-metrics --compile-bytecode \
   --link-mode copy

@@ -1,6 +1,6 @@
 """One access-log record per HTTP request, joinable to the metrics' exemplars.
 
-The record carries the route template that folio.metrics resolved for the request (read
+The record carries the route template that folio_metrics resolved for the request (read
 from the scope, not resolved again) and the trace id its exemplars carry, so a log search
 for a slow request's trace id finds the line behind a histogram's exemplar.
 """
@@ -12,11 +12,11 @@ import json
 import logging
 import time
 
+from folio_metrics.middleware import ROUTE_SCOPE_KEY, SERVER_STATUS_SCOPE_KEY
+from folio_metrics.tracing import trace_exemplar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from folio.logs import ACCESS_LOGGER, FIELDS
-from folio.metrics.middleware import ROUTE_SCOPE_KEY, SERVER_STATUS_SCOPE_KEY
-from folio.metrics.tracing import trace_exemplar
 
 logger = logging.getLogger(ACCESS_LOGGER)
 

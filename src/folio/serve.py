@@ -27,7 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from folio.metrics.multiprocess import MetricsDirectory
+from folio_metrics.multiprocess import MetricsDirectory
+
 from folio.protocol import ProtocolLimits
 
 if TYPE_CHECKING:

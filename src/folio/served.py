@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from folio_metrics import ConnectionTracker
 
     from folio.draining import Drain
-    from folio.metrics import ConnectionTracker
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from folio_metrics import UNMATCHED
 from prometheus_client.parser import text_string_to_metric_families
 
 from folio.api.app import create_app
 from folio.api.db import create_engine
 from folio.api.migrate import upgrade
 from folio.api.settings import ApiSettings
-from folio.metrics import UNMATCHED
 from tests.factories import project_payload
 
 HTTP_FAMILIES = [

@@ -14,8 +14,7 @@ from bench.overhead_apps import VARIANTS
 from bench.web import PAGES
 from bench.web_apps import VARIANTS as WEB_VARIANTS
 from bench.web_apps import create_app as create_web_app
-
-from folio.metrics import MetricsMiddleware
+from folio_metrics import MetricsMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
 

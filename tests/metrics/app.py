@@ -6,15 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, HTTPException
+from folio_metrics import HttpMetrics, MetricsEndpoint, MetricsMiddleware, MetricsRegistry
+from folio_metrics.middleware import PeerTracker
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
-
-from folio.metrics import HttpMetrics, MetricsEndpoint, MetricsMiddleware, MetricsRegistry
-from folio.metrics.middleware import PeerTracker
 
 STREAM_PAUSE = 0.05
 BACKGROUND_PAUSE = 0.3

@@ -6,8 +6,7 @@ import hmac
 from typing import Any
 
 import pytest
-
-from folio.metrics.bearer import bearer_matches, token_matches
+from folio_metrics.bearer import bearer_matches, token_matches
 
 TOKEN = "s3cret-token"
 

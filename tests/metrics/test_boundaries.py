@@ -1,4 +1,4 @@
-"""folio.metrics stands alone: it never imports folio-api or folio-web."""
+"""folio_metrics stands alone: it never imports folio-api or folio-web."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import folio.metrics
+import folio_metrics
 
-PACKAGE = Path(folio.metrics.__file__).parent
+PACKAGE = Path(folio_metrics.__file__).parent
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -36,8 +36,8 @@ def test_metrics_library_does_not_import_the_services() -> None:
 
 
 def test_importing_the_library_does_not_import_sqlalchemy() -> None:
-    """Apps without a database do not pay for SQLAlchemy; folio.metrics.db is opt-in."""
-    code = "import sys, folio.metrics; print('sqlalchemy' in sys.modules)"
+    """Apps without a database do not pay for SQLAlchemy; folio_metrics.db is opt-in."""
+    code = "import sys, folio_metrics; print('sqlalchemy' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
+from folio_metrics import ConnectionTracker, MetricsRegistry, render, uvicorn_protocol
 
-from folio.metrics import ConnectionTracker, MetricsRegistry, render, uvicorn_protocol
 from tests.metrics.app import build_app
 from tests.ports import free_port
 

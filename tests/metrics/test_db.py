@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from folio_metrics import MetricsRegistry, render
+from folio_metrics.db import DatabaseMetrics
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from folio.metrics import MetricsRegistry, render
-from folio.metrics.db import DatabaseMetrics
 
 
 def _count(registry: MetricsRegistry, operation: str) -> float:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from folio_metrics import MetricsEndpoint, MetricsRegistry
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from folio.metrics import MetricsEndpoint, MetricsRegistry
 from tests.metrics.test_negotiation import PROMETHEUS_2
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+from folio_metrics import MetricsRegistry, export_process_metrics, render
+from folio_metrics.exposition import format_value
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from folio.metrics import MetricsRegistry, export_process_metrics, render
-from folio.metrics.exposition import format_value
 from tests.metrics.promtool import check_metrics
 
 

@@ -7,6 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from folio_metrics import MetricsRegistry, render
+from folio_metrics.multiprocess import MetricsDirectory, WorkerMetrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -14,9 +16,6 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-
-from folio.metrics import MetricsRegistry, render
-from folio.metrics.multiprocess import MetricsDirectory, WorkerMetrics
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True).filter(
     lambda name: not name.endswith(("_total", "_count", "_sum", "_bucket", "_created", "_info"))

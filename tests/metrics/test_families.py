@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from folio.metrics import OVERFLOW_LABEL_VALUE, MetricsRegistry
+from folio_metrics import OVERFLOW_LABEL_VALUE, MetricsRegistry
 
 
 def test_counter_refuses_negative_increments() -> None:

@@ -6,8 +6,7 @@ import asyncio
 import time
 
 import pytest
-
-from folio.metrics import LoopLagSampler, MetricsRegistry
+from folio_metrics import LoopLagSampler, MetricsRegistry
 
 INTERVAL = 0.01
 

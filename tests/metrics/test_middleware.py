@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from folio_metrics import UNMATCHED, HttpMetrics, MetricsMiddleware, MetricsRegistry
 from starlette.requests import ClientDisconnect
 
-from folio.metrics import UNMATCHED, HttpMetrics, MetricsMiddleware, MetricsRegistry
 from tests.metrics.app import BACKGROUND_PAUSE, STREAM_PAUSE, build_app
 
 N = 3

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from folio.metrics.negotiation import accepts_gzip, wants_openmetrics
+from folio_metrics.negotiation import accepts_gzip, wants_openmetrics
 
 PROMETHEUS_2 = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
+from folio_metrics.http import STANDARD_METHODS
 from prometheus_client.parser import text_string_to_metric_families
-
-from folio.metrics.http import STANDARD_METHODS
 
 # Past uvicorn's h11 limit on a request head (16 KiB), which it enforces while a head is
 # incomplete: such a request may get a 400 from uvicorn itself, or its connection cut.

@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from folio_metrics.multiprocess.checks import ERRORS_FAMILY, STORE_HOOK
+from folio_metrics.multiprocess.quarantine import QUARANTINE
+from folio_metrics.multiprocess.store import ENTRY, HEADER
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from folio.metrics.multiprocess.checks import ERRORS_FAMILY, STORE_HOOK
-from folio.metrics.multiprocess.quarantine import QUARANTINE
-from folio.metrics.multiprocess.store import ENTRY, HEADER
 from tests.reliability.store_faults_server import Server, fresh_connections
 
 ERRORS = f"{ERRORS_FAMILY}_total"

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from folio_metrics.http import ERROR_KINDS
 from prometheus_client.parser import text_string_to_metric_families
 
 from folio.api.request_size import DEFAULT_MAX_BODY_BYTES
-from folio.metrics.http import ERROR_KINDS
 from tests.ports import free_ports
 from tests.processes import Service, counter, start, stop, wait_until
 from tests.reliability.hostile_http import (

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from folio_metrics.multiprocess.checks import REASONS
+from folio_metrics.multiprocess.store import HEADER
 
-from folio.metrics.multiprocess.checks import REASONS
-from folio.metrics.multiprocess.store import HEADER
 from tests.ports import free_port
 from tests.processes import stop_process
 from tests.reliability.store_faults_scrapes import (

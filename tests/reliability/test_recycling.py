@@ -113,7 +113,7 @@ import sys
 
 import folio.serve
 from folio.cli import main
-from folio.metrics.multiprocess import MetricsDirectory
+from folio_metrics.multiprocess import MetricsDirectory
 
 
 class Broken(MetricsDirectory):

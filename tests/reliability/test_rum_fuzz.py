@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from folio_metrics import UNMATCHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from folio.metrics import UNMATCHED
 from folio.web.app import create_app
 from folio.web.beacons import ASSET_TYPES, ERROR_TYPES, MAX_PAGE_LENGTH, VITALS
 from folio.web.rum import MAX_BEACON_BYTES, PAGE_ROUTES, RESULTS

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from folio_metrics import UNMATCHED
+from folio_metrics.http import ERROR_KINDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from folio.metrics import UNMATCHED
-from folio.metrics.http import ERROR_KINDS
 from folio.web.app import create_app
 from folio.web.beacons import ASSET_TYPES, InvalidBeacon, parse_beacon
 from folio.web.observability import CLIENT_ERROR_TYPES

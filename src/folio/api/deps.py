@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from folio_metrics.bearer import token_matches
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.api.errors import ApiError
 from folio.api.observability import ApiObservability
 from folio.api.settings import ApiSettings
-from folio.metrics.bearer import token_matches
 
 _bearer = HTTPBearer(auto_error=False, description="The value of FOLIO_API_TOKEN")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

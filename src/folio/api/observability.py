@@ -1,4 +1,4 @@
-"""folio-api's metrics: the folio.metrics pieces wired to this app, plus business metrics."""
+"""folio-api's metrics: the folio_metrics pieces wired to this app, plus business metrics."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 
 from fastapi import FastAPI
+from folio_metrics import ServiceMetrics
+from folio_metrics.db import DatabaseMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from folio import __version__
 from folio.api import projects_db
 from folio.api.settings import ApiSettings
-from folio.metrics import ServiceMetrics
-from folio.metrics.db import DatabaseMetrics
 
 METRICS_PATH = "/api/metrics"
 

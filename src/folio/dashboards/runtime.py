@@ -1,4 +1,4 @@
-"""The process row both services' dashboards share: CPU, memory, GC, event loop, folio.metrics."""
+"""The process row both services' dashboards share: CPU, memory, GC, event loop, folio_metrics."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def runtime_row(selector: str) -> Row:
                 unit="ops",
             ),
             timeseries(
-                "folio.metrics failures",
+                "folio_metrics failures",
                 "Did an instrumentation hook fail? The request went on; the log says why.",
                 Query(failures, "{{job}} {{hook}}"),
                 unit="ops",

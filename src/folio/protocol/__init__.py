@@ -1,14 +1,15 @@
 """folio's uvicorn protocol: deadlines for receiving requests, a connection cap, JSON 400s.
 
-Server behaviour, kept out of folio.metrics: it extends the library's tracked protocol
-(``folio.metrics.uvicorn_protocol``), which counts connections and nothing more.
+Server behaviour, kept out of folio_metrics: it extends the library's tracked protocol
+(``folio_metrics.uvicorn_protocol``), which counts connections and nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from folio.metrics.connections import ConnectionTracker, uvicorn_protocol
+from folio_metrics.connections import ConnectionTracker, uvicorn_protocol
+
 from folio.protocol.limits import ProtocolLimits
 
 __all__ = ["ProtocolLimits", "server_protocol"]

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from folio_metrics.connections import ConnectionTracker, TimeoutPhase
+from folio_metrics.middleware import SERVER_STATUS_SCOPE_KEY
 from uvicorn.protocols.http.flow_control import FlowControl
 
-from folio.metrics.connections import ConnectionTracker, TimeoutPhase
-from folio.metrics.middleware import SERVER_STATUS_SCOPE_KEY
 from folio.protocol.clock import DeadlineClock
 from folio.protocol.limits import ProtocolLimits
 from folio.protocol.responses import (

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from folio.metrics.connections import ConnectionTracker
+from folio_metrics.connections import ConnectionTracker
+
 from folio.protocol.guard import Cycle, RequestGuard
 from folio.protocol.limits import ProtocolLimits
 

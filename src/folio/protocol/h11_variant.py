@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import h11
+from folio_metrics.connections import TimeoutPhase
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from folio.metrics.connections import TimeoutPhase
 from folio.protocol.guarded import GuardedConnection
 
 

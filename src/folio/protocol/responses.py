@@ -6,9 +6,8 @@ import http
 import json
 from collections.abc import Sequence
 
+from folio_metrics.json_errors import error_body
 from starlette.types import Receive, Scope, Send
-
-from folio.metrics.json_errors import error_body
 
 Header = tuple[bytes, bytes]
 

@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 import httpx
-
-from folio.metrics import MetricsRegistry
+from folio_metrics import MetricsRegistry
 
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _RETRY_PAUSE = 0.05

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from folio_metrics import ServiceMetrics
 
 from folio import __version__
-from folio.metrics import ServiceMetrics
 from folio.web.settings import WebSettings
 
 METRICS_PATH = "/api/metrics"

@@ -6,10 +6,10 @@ import time
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from folio_metrics import UNMATCHED, MetricsRegistry, StarletteRouteResolver
+from folio_metrics.families import CounterFamily
+from folio_metrics.json_errors import error_body
 
-from folio.metrics import UNMATCHED, MetricsRegistry, StarletteRouteResolver
-from folio.metrics.families import CounterFamily
-from folio.metrics.json_errors import error_body
 from folio.web.beacons import ASSET_TYPES, VITALS, Beacon
 from folio.web.observability import WebObservability
 from folio.web.settings import WebSettings

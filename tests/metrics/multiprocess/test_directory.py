@@ -10,11 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from folio_metrics import MetricsRegistry, render
+from folio_metrics.multiprocess import MetricsDirectory, WorkerMetrics
+from folio_metrics.multiprocess.directory import ARCHIVE
 from prometheus_client.parser import text_string_to_metric_families
-
-from folio.metrics import MetricsRegistry, render
-from folio.metrics.multiprocess import MetricsDirectory, WorkerMetrics
-from folio.metrics.multiprocess.directory import ARCHIVE
 
 Job = Callable[[MetricsRegistry], None]
 

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from folio_metrics import MetricsRegistry
+from folio_metrics.multiprocess import MetricsDirectory
+from folio_metrics.multiprocess.quarantine import QUARANTINE
+from folio_metrics.multiprocess.store import ENTRY, HEADER, SUMMED, encode_key, padded
 
-from folio.metrics import MetricsRegistry
-from folio.metrics.multiprocess import MetricsDirectory
-from folio.metrics.multiprocess.quarantine import QUARANTINE
-from folio.metrics.multiprocess.store import ENTRY, HEADER, SUMMED, encode_key, padded
 from tests.metrics.multiprocess.test_directory import (
     do_jobs,
     end,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from folio.metrics.families import Cells
-from folio.metrics.multiprocess.checks import MISSING, SET_ASIDE, TRUNCATED, FaultTally, os_reason
-from folio.metrics.multiprocess.quarantine import is_set_aside
-from folio.metrics.multiprocess.store import (
+from folio_metrics.families import Cells
+from folio_metrics.multiprocess.checks import MISSING, SET_ASIDE, TRUNCATED, FaultTally, os_reason
+from folio_metrics.multiprocess.quarantine import is_set_aside
+from folio_metrics.multiprocess.store import (
     DOUBLE,
     ENTRY,
     HEADER,
@@ -29,7 +29,7 @@ from folio.metrics.multiprocess.store import (
     padded,
 )
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class WorkerStore:
         self.faults.add(reason)
         if reason not in self._logged:  # once per kind of fault, not once per series
             self._logged.add(reason)
-            logger.warning("folio.metrics: %s (%s)", message, reason)
+            logger.warning("folio_metrics: %s (%s)", message, reason)
 
     def discard(self) -> None:
         """Close and delete these files: a replacement that was not finished."""

@@ -7,13 +7,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from folio.metrics.connections import ConnectionTracker
-from folio.metrics.endpoint import MetricsEndpoint
-from folio.metrics.http import HttpMetrics
-from folio.metrics.middleware import MetricsMiddleware, RequestQueries
-from folio.metrics.multiprocess import WorkerMetrics
-from folio.metrics.registry import MetricsRegistry
-from folio.metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
+from folio_metrics.connections import ConnectionTracker
+from folio_metrics.endpoint import MetricsEndpoint
+from folio_metrics.http import HttpMetrics
+from folio_metrics.middleware import MetricsMiddleware, RequestQueries
+from folio_metrics.multiprocess import WorkerMetrics
+from folio_metrics.registry import MetricsRegistry
+from folio_metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
 
 
 class ServiceMetrics:

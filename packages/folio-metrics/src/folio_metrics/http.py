@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from folio.metrics.families import CounterChild, GaugeChild, HistogramChild
-from folio.metrics.registry import MetricsRegistry
+from folio_metrics.families import CounterChild, GaugeChild, HistogramChild
+from folio_metrics.registry import MetricsRegistry
 
 # An API answers in milliseconds; the tail up to 10 s catches a stuck database.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)

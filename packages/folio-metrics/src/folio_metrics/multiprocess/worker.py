@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from folio.metrics.families import (
+from folio_metrics.families import (
     Aggregate,
     Allocator,
     Cells,
@@ -24,7 +24,7 @@ from folio.metrics.families import (
     GaugeChild,
     HistogramChild,
 )
-from folio.metrics.multiprocess.checks import (
+from folio_metrics.multiprocess.checks import (
     MISSING,
     REASONS,
     STORE_HOOK,
@@ -32,17 +32,17 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     checked_count,
 )
-from folio.metrics.multiprocess.directory import MetricsDirectory
-from folio.metrics.multiprocess.merged import Merged
-from folio.metrics.multiprocess.quarantine import QUARANTINE, is_set_aside
-from folio.metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED, SeriesKey
-from folio.metrics.multiprocess.view import MergedView
-from folio.metrics.multiprocess.writer import WorkerStore
+from folio_metrics.multiprocess.directory import MetricsDirectory
+from folio_metrics.multiprocess.merged import Merged
+from folio_metrics.multiprocess.quarantine import QUARANTINE, is_set_aside
+from folio_metrics.multiprocess.store import LIVE, PER_WORKER, SUMMED, SeriesKey
+from folio_metrics.multiprocess.view import MergedView
+from folio_metrics.multiprocess.writer import WorkerStore
 
 if TYPE_CHECKING:
-    from folio.metrics.registry import Family, MetricsRegistry
+    from folio_metrics.registry import Family, MetricsRegistry
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 # The environment variable the supervisor sets for its workers.
 DIRECTORY_ENV = "FOLIO_METRICS_DIR"
@@ -162,7 +162,7 @@ class WorkerMetrics:
         for reason, count in old.faults.take().items():
             new.faults.add(reason, count)
         logger.warning(
-            "folio.metrics: worker %d republished its series (%s; %d lost)",
+            "folio_metrics: worker %d republished its series (%s; %d lost)",
             os.getpid(),
             damage,
             len(damaged),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequen
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from folio.metrics.naming import check_buckets, check_label_name, check_name, label_text
+from folio_metrics.naming import check_buckets, check_label_name, check_name, label_text
 
 OVERFLOW_LABEL_VALUE = "__overflow__"
 DEFAULT_MAX_SERIES = 2000

@@ -5,7 +5,7 @@ Each worker writes its series to its own memory-mapped files in one directory
 and histograms are folded into an archive, so nothing is lost and nothing piles up.
 """
 
-from folio.metrics.multiprocess.directory import MetricsDirectory
-from folio.metrics.multiprocess.worker import DIRECTORY_ENV, WorkerMetrics
+from folio_metrics.multiprocess.directory import MetricsDirectory
+from folio_metrics.multiprocess.worker import DIRECTORY_ENV, WorkerMetrics
 
 __all__ = ["DIRECTORY_ENV", "MetricsDirectory", "WorkerMetrics"]

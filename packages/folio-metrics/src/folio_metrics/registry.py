@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from folio.metrics.families import (
+from folio_metrics.families import (
     DEFAULT_MAX_SERIES,
     Aggregate,
     CounterFamily,
@@ -18,9 +18,9 @@ from folio.metrics.families import (
 )
 
 if TYPE_CHECKING:
-    from folio.metrics.multiprocess.worker import WorkerMetrics
+    from folio_metrics.multiprocess.worker import WorkerMetrics
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 Family = CounterFamily | GaugeFamily | HistogramFamily
 FamilyT = TypeVar("FamilyT", CounterFamily, GaugeFamily, HistogramFamily)
@@ -31,7 +31,7 @@ class MetricsRegistry:
     """Owns metric families, scrape-time hooks and bridged prometheus_client collectors.
 
     With ``workers``, series live in the directory the service's worker processes share,
-    and renders show every worker's values merged (see folio.metrics.multiprocess).
+    and renders show every worker's values merged (see folio_metrics.multiprocess).
     """
 
     def __init__(
@@ -152,7 +152,7 @@ class MetricsRegistry:
 
     def record_hook_error(self, hook: str) -> None:
         """Log and count a failure inside instrumentation; never raises."""
-        logger.exception("folio.metrics hook %r failed; continuing without it", hook)
+        logger.exception("folio_metrics hook %r failed; continuing without it", hook)
         self.hook_errors.labels(hook, "exception").inc()
 
     def _register(self, family: FamilyT) -> FamilyT:

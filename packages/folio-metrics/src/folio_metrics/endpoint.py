@@ -13,16 +13,16 @@ import zlib
 
 from starlette.types import Receive, Scope, Send
 
-from folio.metrics.bearer import bearer_matches
-from folio.metrics.exposition import (
+from folio_metrics.bearer import bearer_matches
+from folio_metrics.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     collect,
     render_chunks,
 )
-from folio.metrics.json_errors import error_body
-from folio.metrics.negotiation import accepts_gzip, wants_openmetrics
-from folio.metrics.registry import MetricsRegistry
+from folio_metrics.json_errors import error_body
+from folio_metrics.negotiation import accepts_gzip, wants_openmetrics
+from folio_metrics.registry import MetricsRegistry
 
 # Level 1 compresses metrics text about 10x at a third of the default level's CPU.
 GZIP_LEVEL = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from folio.metrics.multiprocess.archive import ARCHIVE
+from folio_metrics.multiprocess.archive import ARCHIVE
 
 WORKER_PREFIX = "worker-"
 

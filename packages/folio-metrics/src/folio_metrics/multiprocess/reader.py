@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import cast
 
-from folio.metrics.multiprocess.checks import (
+from folio_metrics.multiprocess.checks import (
     BAD_VALUE,
     CORRUPT,
     LARGEST,
@@ -15,8 +15,8 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     checked_count,
 )
-from folio.metrics.multiprocess.quarantine import is_set_aside
-from folio.metrics.multiprocess.store import SUMMED, Entry, Segment, SeriesKey
+from folio_metrics.multiprocess.quarantine import is_set_aside
+from folio_metrics.multiprocess.store import SUMMED, Entry, Segment, SeriesKey
 
 Values = list[float]
 

@@ -23,7 +23,7 @@ import mmap
 import signal
 import sys
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 _SA_SIGINFO = 4
 _BUS_ADRERR = 2  # si_code: an address with nothing behind it, e.g. past a file's end

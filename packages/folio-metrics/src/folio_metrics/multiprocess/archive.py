@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from folio.metrics.multiprocess.checks import CORRUPT, StoreFault, checked_count
-from folio.metrics.multiprocess.store import SUMMED, SeriesKey
+from folio_metrics.multiprocess.checks import CORRUPT, StoreFault, checked_count
+from folio_metrics.multiprocess.store import SUMMED, SeriesKey
 
 ARCHIVE = "archive.json"
 

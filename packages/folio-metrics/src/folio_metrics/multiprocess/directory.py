@@ -27,8 +27,8 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from folio.metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
-from folio.metrics.multiprocess.checks import (
+from folio_metrics.multiprocess.archive import ARCHIVE, Archive, read_archive, write_archive
+from folio_metrics.multiprocess.checks import (
     CORRUPT,
     ERRORS_FAMILY,
     SET_ASIDE,
@@ -37,16 +37,16 @@ from folio.metrics.multiprocess.checks import (
     StoreFault,
     os_reason,
 )
-from folio.metrics.multiprocess.files import from_a_run, pid_alive, worker_pid
-from folio.metrics.multiprocess.merged import Merged
-from folio.metrics.multiprocess.quarantine import is_set_aside, set_aside
-from folio.metrics.multiprocess.reader import SegmentReader, salvage
-from folio.metrics.multiprocess.store import SUMMED, Segment
-from folio.metrics.multiprocess.writer import WorkerStore
+from folio_metrics.multiprocess.files import from_a_run, pid_alive, worker_pid
+from folio_metrics.multiprocess.merged import Merged
+from folio_metrics.multiprocess.quarantine import is_set_aside, set_aside
+from folio_metrics.multiprocess.reader import SegmentReader, salvage
+from folio_metrics.multiprocess.store import SUMMED, Segment
+from folio_metrics.multiprocess.writer import WorkerStore
 
 LOCK = ".lock"
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 
 class MetricsDirectory:
@@ -109,7 +109,7 @@ class MetricsDirectory:
             yield
 
     def set_aside(self, name: str, reason: str, *, keep: bool = False) -> bool:
-        """Put ``name`` in quarantine/ (see folio.metrics.multiprocess.quarantine)."""
+        """Put ``name`` in quarantine/ (see folio_metrics.multiprocess.quarantine)."""
         return set_aside(self.path, name, reason, keep=keep)
 
     def storage_bytes(self) -> int:
@@ -287,5 +287,5 @@ class MetricsDirectory:
         if key in self._logged:
             return False
         self._logged.add(key)
-        logger.warning("folio.metrics: %s", message)
+        logger.warning("folio_metrics: %s", message)
         return True

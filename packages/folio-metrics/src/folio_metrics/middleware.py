@@ -10,11 +10,11 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from folio.metrics.http import OTHER_METHOD, STANDARD_METHODS, HttpMetrics, RouteChildren
-from folio.metrics.routes import RouteResolver, StarletteRouteResolver
-from folio.metrics.tracing import trace_exemplar
+from folio_metrics.http import OTHER_METHOD, STANDARD_METHODS, HttpMetrics, RouteChildren
+from folio_metrics.routes import RouteResolver, StarletteRouteResolver
+from folio_metrics.tracing import trace_exemplar
 
-logger = logging.getLogger("folio.metrics")
+logger = logging.getLogger("folio_metrics")
 
 CLIENT_CLOSED_REQUEST = 499
 # Where the resolved route template is left in the scope, for an access log to reuse.

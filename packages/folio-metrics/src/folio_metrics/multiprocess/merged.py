@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import add
 
-from folio.metrics.multiprocess.store import PER_WORKER, SeriesKey
+from folio_metrics.multiprocess.store import PER_WORKER, SeriesKey
 
 Values = list[float]
 SeriesValues = dict[tuple[str, ...], Values]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal, get_args
 
-from folio.metrics.families import CounterChild, GaugeChild
-from folio.metrics.registry import MetricsRegistry
+from folio_metrics.families import CounterChild, GaugeChild
+from folio_metrics.registry import MetricsRegistry
 
 Peer = tuple[str, int]
 # Where a request was when the server stopped waiting for it: a fixed set, never from input.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from folio.metrics.families import (
+from folio_metrics.families import (
     CounterChild,
     CounterFamily,
     Exemplar,
@@ -21,8 +21,8 @@ from folio.metrics.families import (
     HistogramChild,
     HistogramFamily,
 )
-from folio.metrics.naming import escape_label_value
-from folio.metrics.registry import Family, MetricsRegistry
+from folio_metrics.naming import escape_label_value
+from folio_metrics.registry import Family, MetricsRegistry
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

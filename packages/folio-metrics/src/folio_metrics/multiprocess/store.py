@@ -7,7 +7,7 @@ fixed-size, memory-mapped segment: a header, then entries of
 
 The key is UTF-8 JSON. The CRC covers the two lengths and the key, which never change once
 written, so a reader can tell a damaged entry from a good one; the values change on every
-request, so they are checked for sense instead (see folio.metrics.multiprocess.checks).
+request, so they are checked for sense instead (see folio_metrics.multiprocess.checks).
 
 A series is appended once, when the worker first uses it; after that the worker updates
 its values in place, through a memoryview, as fast as a list. The header's ``used`` field
@@ -28,8 +28,8 @@ import zlib
 from pathlib import Path
 from typing import cast
 
-from folio.metrics.multiprocess import pageguard
-from folio.metrics.multiprocess.checks import CORRUPT, TRUNCATED, StoreFault
+from folio_metrics.multiprocess import pageguard
+from folio_metrics.multiprocess.checks import CORRUPT, TRUNCATED, StoreFault
 
 MAGIC = b"FOLIOMP2"
 HEADER = struct.Struct("<8sQ")  # magic, bytes used (header included)

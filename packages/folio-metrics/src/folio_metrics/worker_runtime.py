@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from prometheus_client import ProcessCollector
 from prometheus_client.metrics_core import Metric
 
-from folio.metrics.multiprocess.view import WORKER_LABEL
-from folio.metrics.multiprocess.worker import WorkerMetrics
-from folio.metrics.registry import MetricsRegistry
+from folio_metrics.multiprocess.view import WORKER_LABEL
+from folio_metrics.multiprocess.worker import WorkerMetrics
+from folio_metrics.registry import MetricsRegistry
 
 
 class WorkerProcessCollector:

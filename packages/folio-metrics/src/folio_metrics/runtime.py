@@ -9,8 +9,8 @@ import time
 
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
-from folio.metrics.registry import MetricsRegistry
-from folio.metrics.worker_runtime import WorkerProcessCollector, export_worker_gc
+from folio_metrics.registry import MetricsRegistry
+from folio_metrics.worker_runtime import WorkerProcessCollector, export_worker_gc
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from folio.metrics.families import (
+from folio_metrics.families import (
     CounterChild,
     CounterFamily,
     GaugeChild,
@@ -17,10 +17,10 @@ from folio.metrics.families import (
     HistogramChild,
     HistogramFamily,
 )
-from folio.metrics.multiprocess.merged import Merged, SeriesValues
+from folio_metrics.multiprocess.merged import Merged, SeriesValues
 
 if TYPE_CHECKING:
-    from folio.metrics.registry import Family
+    from folio_metrics.registry import Family
 
 WORKER_LABEL = "worker"
 Child = CounterChild | GaugeChild | HistogramChild
