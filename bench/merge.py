@@ -45,7 +45,7 @@ CLIENT_WORKER = textwrap.dedent(
 
 
 def folio_registry(path: Path, series: int) -> MetricsRegistry:
-    registry = MetricsRegistry(default_max_series=series + 10, workers=WorkerMetrics(path))
+    registry = MetricsRegistry(default_max_series=series + 10, storage=WorkerMetrics(path))
     registry.histogram(METRIC, HELP, LABELS, buckets=default_buckets())
     return registry
 

@@ -12,8 +12,7 @@ import json
 import logging
 import time
 
-from folio_metrics.middleware import ROUTE_SCOPE_KEY, SERVER_STATUS_SCOPE_KEY
-from folio_metrics.tracing import trace_exemplar
+from folio_metrics import ROUTE_SCOPE_KEY, SERVER_STATUS_SCOPE_KEY, trace_exemplar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from folio.logs import ACCESS_LOGGER, FIELDS

@@ -42,3 +42,26 @@ def test_importing_the_library_does_not_import_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# The library's public face: its top level, and the opt-in modules users import by name.
+PUBLIC_MODULES = {
+    "folio_metrics",
+    "folio_metrics.db",
+    "folio_metrics.litestar",
+    "folio_metrics.multiprocess",
+}
+
+
+def test_the_services_use_only_the_public_api() -> None:
+    """folio-api and folio-web import folio_metrics as any other user would."""
+    services = Path(__file__).parents[2] / "src" / "folio"
+    sources = list(services.rglob("*.py"))
+    offenders = {
+        f"{path.relative_to(services)}: {module}"
+        for path in sources
+        for module in _imported_modules(path)
+        if module.startswith("folio_metrics") and module not in PUBLIC_MODULES
+    }
+    assert offenders == set()
+    assert any("folio_metrics" in _imported_modules(path) for path in sources)

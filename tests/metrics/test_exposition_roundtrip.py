@@ -169,7 +169,7 @@ def test_a_worker_of_many_renders_what_a_single_process_renders(specs: list[Fami
     """Through the shared directory and the merged view, the samples are the same."""
     with tempfile.TemporaryDirectory() as directory:
         MetricsDirectory.reset(Path(directory))
-        shared = MetricsRegistry(workers=WorkerMetrics(Path(directory)))
+        shared = MetricsRegistry(storage=WorkerMetrics(Path(directory)))
         shared_text = render(build_folio(specs, shared)).decode()
     alone = render(build_folio(specs, MetricsRegistry())).decode()
     assert samples(shared_text) == samples(alone)

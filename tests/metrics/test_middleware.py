@@ -212,7 +212,7 @@ async def test_non_http_scopes_pass_through(registry: MetricsRegistry) -> None:
 async def test_a_failing_hook_never_breaks_the_request(registry: MetricsRegistry) -> None:
     """When the route resolver raises, the request is served and the failure is counted."""
 
-    def broken_resolver(app: Any, method: str, path: str) -> str:
+    def broken_resolver(scope: Any) -> str:
         raise RuntimeError("resolver bug")
 
     app = build_app(registry, resolver=broken_resolver)
@@ -268,7 +268,7 @@ async def test_an_excluded_path_that_raises_runs_once(registry: MetricsRegistry)
         raise RuntimeError("app bug")
 
     middleware = MetricsMiddleware(
-        failing_app, HttpMetrics(registry), resolver=lambda app, method, path: "/x", exclude=("/x",)
+        failing_app, HttpMetrics(registry), resolver=lambda scope: "/x", exclude=("/x",)
     )
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
     with pytest.raises(RuntimeError, match="app bug"):

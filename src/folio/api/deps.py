@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from folio_metrics.bearer import token_matches
+from folio_metrics import token_matches
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.api.errors import ApiError

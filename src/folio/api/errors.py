@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from folio_metrics.json_errors import error_body, routing_message
 from pydantic import BaseModel
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
+
+from folio.json_errors import error_body, routing_message
 
 # A stable, machine-readable code per status; clients branch on these, not on messages.
 ERROR_CODES: dict[int, str] = {

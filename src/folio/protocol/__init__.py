@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from folio_metrics.connections import ConnectionTracker, uvicorn_protocol
+from folio_metrics import ConnectionTracker, uvicorn_protocol
 
 from folio.protocol.limits import ProtocolLimits
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from folio_metrics.connections import TimeoutPhase
+from folio_metrics import TimeoutPhase
 
 
 class DeadlineClock:

@@ -8,8 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from folio_metrics.connections import ConnectionTracker, TimeoutPhase
-from folio_metrics.middleware import SERVER_STATUS_SCOPE_KEY
+from folio_metrics import SERVER_STATUS_SCOPE_KEY, ConnectionTracker, TimeoutPhase
 from uvicorn.protocols.http.flow_control import FlowControl
 
 from folio.protocol.clock import DeadlineClock

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from folio_metrics.connections import ConnectionTracker
+from folio_metrics import ConnectionTracker
 
 from folio.protocol.guard import Cycle, RequestGuard
 from folio.protocol.limits import ProtocolLimits

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import h11
-from folio_metrics.connections import TimeoutPhase
+from folio_metrics import TimeoutPhase
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from folio.protocol.guarded import GuardedConnection

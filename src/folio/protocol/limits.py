@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from folio_metrics.connections import TimeoutPhase
+from folio_metrics import TimeoutPhase
 
 
 @dataclass(frozen=True)

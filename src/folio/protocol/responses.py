@@ -6,8 +6,9 @@ import http
 import json
 from collections.abc import Sequence
 
-from folio_metrics.json_errors import error_body
 from starlette.types import Receive, Scope, Send
+
+from folio.json_errors import error_body
 
 Header = tuple[bytes, bytes]
 

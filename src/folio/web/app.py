@@ -14,13 +14,13 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from folio_metrics.json_errors import error_body, routing_message
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from folio import __version__
 from folio.draining import Drain
 from folio.http_methods import HttpMethodsMiddleware
+from folio.json_errors import error_body, routing_message
 from folio.served import ServedApp
 from folio.web import pages, runbook, security
 from folio.web.api_client import ApiClient

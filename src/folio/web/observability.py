@@ -49,5 +49,6 @@ class WebObservability(ServiceMetrics):
             app,
             path=METRICS_PATH,
             token=token.get_secret_value() if token else None,
+            refusal_hint="FOLIO_METRICS_TOKEN",
             include_self=self.settings.metrics_include_self,
         )

@@ -6,10 +6,15 @@ import time
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from folio_metrics import UNMATCHED, MetricsRegistry, StarletteRouteResolver
-from folio_metrics.families import CounterFamily
-from folio_metrics.json_errors import error_body
+from folio_metrics import (
+    UNMATCHED,
+    CounterFamily,
+    MetricsRegistry,
+    StarletteRouteResolver,
+    resolve_path,
+)
 
+from folio.json_errors import error_body
 from folio.web.beacons import ASSET_TYPES, VITALS, Beacon
 from folio.web.observability import WebObservability
 from folio.web.settings import WebSettings
@@ -141,7 +146,15 @@ class BeaconIntake:
         """Observe a valid beacon against the page route it names, and answer 204."""
         # Starlette redirects /projects/ to /projects, so both are the same page.
         path = beacon.page.split("?", 1)[0].rstrip("/") or "/"
-        route = self.resolver(request.app, "GET", path)
+        # The browser reports the whole path, root_path included, as a request for it has.
+        route = resolve_path(
+            self.resolver,
+            "GET",
+            path,
+            root_path=request.scope.get("root_path", ""),
+            host=request.headers.get("host"),
+            app=request.app,
+        )
         # Only a beacon with vitals takes from the share, so one that reports only asset
         # timings or errors cannot use up a visitor's share.
         within_share = not beacon.vitals or self.vitals_share.allow(client)

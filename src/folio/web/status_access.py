@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from folio_metrics.bearer import bearer_matches, token_matches
+from folio_metrics import bearer_matches, token_matches
 
 from folio.web.settings import WebSettings
 

@@ -28,7 +28,7 @@ def define(registry: MetricsRegistry) -> None:
 
 
 def worker_registry(path: Path) -> MetricsRegistry:
-    registry = MetricsRegistry(workers=WorkerMetrics(path))
+    registry = MetricsRegistry(storage=WorkerMetrics(path))
     define(registry)
     return registry
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from folio_metrics import MetricsRegistry
-from folio_metrics.multiprocess import MetricsDirectory
+from folio_metrics.multiprocess import MetricsDirectory, WorkerMetrics
 from folio_metrics.multiprocess.quarantine import QUARANTINE
 from folio_metrics.multiprocess.store import ENTRY, HEADER, SUMMED, encode_key, padded
 
@@ -219,14 +219,14 @@ def test_a_full_disk_keeps_new_series_in_memory_until_there_is_room(tmp_path: Pa
         jobs = owner.families["jobs"]
         for index in range(2000):  # more new series than the first reserved space holds
             jobs.labels(f"k{index}").inc()
-        assert owner.workers is not None
-        assert owner.workers.store.in_memory
+        assert owner.storage is not None
+        assert owner.storage.store.in_memory
         assert total(samples(owner), "jobs_total") == 2000  # its own scrape shows them all
         assert store_errors(owner, "disk_full") >= 1
         assert total(samples(worker_registry(directory)), "jobs_total") < 2000
         filler.unlink()
         owner.maintain()
-        assert not owner.workers.store.in_memory
+        assert not owner.storage.store.in_memory
         assert total(samples(worker_registry(directory)), "jobs_total") == 2000
 
 
@@ -249,12 +249,12 @@ def test_a_merge_that_fails_unexpectedly_still_renders(
     """A bug in the merge costs the other workers' values for a scrape, never the scrape."""
     registry = worker_registry(directory)
     registry.families["jobs"].labels("k").inc(3)
-    assert registry.workers is not None
+    assert isinstance(registry.storage, WorkerMetrics)
 
     def broken() -> None:
         raise RuntimeError("a bug in the merge")
 
-    monkeypatch.setattr(registry.workers.directory, "merge", broken)
+    monkeypatch.setattr(registry.storage.directory, "merge", broken)
     found = samples(registry)
     assert total(found, "jobs_total") == 3  # this worker's own values
     labels = (("hook", "metrics_store"), ("reason", "exception"))
@@ -267,8 +267,8 @@ def test_series_made_after_a_truncation_never_share_cells(directory: Path) -> No
     jobs = owner.families["jobs"]
     jobs.labels("a").inc()
     jobs.labels("b").inc()
-    assert owner.workers is not None
-    placement = owner.workers.store.placements[(SUMMED, "jobs", ("b",))]
+    assert owner.storage is not None
+    placement = owner.storage.store.placements[(SUMMED, "jobs", ("b",))]
     b_at = placement.offset + padded(len(placement.written))  # where b's value lives
     # A key just long enough that, written at offset 0, its value would land on b's.
     c = "c" * (b_at - ENTRY.size - len(encode_key((SUMMED, "jobs", ("",)))))
@@ -289,8 +289,8 @@ def test_a_republish_that_fails_halfway_leaves_no_second_copy(
     """Either every series moves to the new files, or none does and they are deleted."""
     owner = worker_registry(directory)
     owner.families["jobs"].labels("a").inc(5)
-    assert owner.workers is not None
-    workers = owner.workers
+    assert owner.storage is not None
+    workers = owner.storage
     children = type(workers)._children
 
     def failing_halfway(self: object) -> Iterator[object]:

@@ -1,4 +1,4 @@
-"""The one check of a bearer token that folio's endpoints behind a token share."""
+"""The bearer-token check of the metrics endpoint, for an app's own endpoints to share."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ class ConnectionTracker:
         self._rejected: CounterChild | None = None
 
     def opened(self, peer: Peer | None) -> None:
+        """Count a connection the server accepted from ``peer``."""
         self.attached = True
         self.open_count += 1
         if peer is not None:
@@ -38,6 +39,7 @@ class ConnectionTracker:
             self._gauge.inc()
 
     def closed(self, peer: Peer | None) -> None:
+        """Count the end of a connection from ``peer``."""
         self.open_count -= 1
         if peer is not None:
             self.open_peers.discard(peer)
@@ -64,12 +66,14 @@ class ConnectionTracker:
                 self._registry.record_hook_error(hook)
 
     def is_open(self, client: tuple[str, int] | None) -> bool:
+        """Whether the connection from ``client`` is still open."""
         # Without a reporting server (or for unix sockets) nothing is known: assume open.
         if client is None or not self.attached:
             return True
         return (str(client[0]), int(client[1])) in self.open_peers
 
     def export(self, registry: MetricsRegistry) -> None:
+        """Serve the open-connection gauge from ``registry``."""
         # Kept current as connections come and go, so that across workers the sum over
         # live workers is exact whichever worker is scraped.
         self._gauge = registry.gauge(

@@ -11,8 +11,7 @@ import asyncio
 import json
 import zlib
 
-from starlette.types import Receive, Scope, Send
-
+from folio_metrics.asgi import Receive, Scope, Send
 from folio_metrics.bearer import bearer_matches
 from folio_metrics.exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -20,7 +19,6 @@ from folio_metrics.exposition import (
     collect,
     render_chunks,
 )
-from folio_metrics.json_errors import error_body
 from folio_metrics.negotiation import accepts_gzip, wants_openmetrics
 from folio_metrics.registry import MetricsRegistry
 
@@ -32,9 +30,13 @@ GZIP_HEADER = 31  # zlib's wbits for a gzip header and trailer
 class MetricsEndpoint:
     """Serves ``registry`` to GET and HEAD; concurrent scrapes share one render."""
 
-    def __init__(self, registry: MetricsRegistry, *, token: str | None = None) -> None:
+    def __init__(
+        self, registry: MetricsRegistry, *, token: str | None = None, refusal_hint: str = "token"
+    ) -> None:
+        """``refusal_hint`` is how a refused scraper is told where the token comes from."""
         self.registry = registry
         self.token = token or None
+        self.refusal_hint = refusal_hint
         # Per format, the render that has not begun yet: scrapes arriving meanwhile share it.
         self._queued: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
         # Renders of different formats take turns: across workers, each merges into the
@@ -49,7 +51,8 @@ class MetricsEndpoint:
         authorization = headers.get(b"authorization", "")
         if self.token is not None and not bearer_matches(authorization, self.token):
             challenge = {"www-authenticate": 'Bearer realm="metrics"'}
-            await _error(send, 401, "send 'Authorization: Bearer <FOLIO_METRICS_TOKEN>'", challenge)
+            message = f"send 'Authorization: Bearer <{self.refusal_hint}>'"
+            await _error(send, 401, message, challenge)
             return
         openmetrics = wants_openmetrics(headers.get(b"accept", ""))
         compressed = accepts_gzip(headers.get(b"accept-encoding", ""))
@@ -109,7 +112,7 @@ class MetricsEndpoint:
 
 async def _error(send: Send, status: int, message: str, extra: dict[str, str]) -> None:
     code = {401: "unauthorized", 405: "method_not_allowed"}[status]
-    body = json.dumps(error_body(code, message)).encode()
+    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.encode(), value.encode()) for name, value in extra.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})

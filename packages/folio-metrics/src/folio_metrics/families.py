@@ -10,6 +10,7 @@ from typing import Generic, Literal, TypeVar
 
 from folio_metrics.naming import check_buckets, check_label_name, check_name, label_text
 
+# The label value of the one series a family sends observations to past its series cap.
 OVERFLOW_LABEL_VALUE = "__overflow__"
 DEFAULT_MAX_SERIES = 2000
 
@@ -180,6 +181,7 @@ class Family(Generic[ChildT]):
 
     @staticmethod
     def family_name(name: str) -> str:
+        """The family's name for ``name`` as given."""
         return name
 
     def labels(self, *values: str) -> ChildT:
@@ -199,14 +201,17 @@ class Family(Generic[ChildT]):
         return child
 
     def is_overflow(self, child: ChildT) -> bool:
+        """Whether ``child`` is the overflow series past the cap."""
         return child is self._overflow
 
     def unlabelled(self) -> ChildT:
+        """The one child of a family without labels."""
         if self.label_names:
             raise ValueError(f"{self.name} has labels {self.label_names}; call labels() first")
         return self.labels()
 
     def samples_children(self) -> Iterable[ChildT]:
+        """Every child to render, the overflow series last."""
         yield from self.children.values()
         if self._overflow is not None:
             yield self._overflow
@@ -229,15 +234,18 @@ class Family(Generic[ChildT]):
 
 
 class CounterFamily(Family[CounterChild]):
+    """A counter metric: its children only go up."""
+
     kind = "counter"
 
     @staticmethod
     def family_name(name: str) -> str:
-        # The family is named without _total; the sample carries the suffix.
+        """``name`` without _total: the family is named without it, the samples carry it."""
         return name.removesuffix("_total")
 
     @property
     def sample_name(self) -> str:
+        """The family name with _total, as the samples carry it."""
         return f"{self.name}_total"
 
     def _new_child(self, label_values: tuple[str, ...]) -> CounterChild:
@@ -246,6 +254,8 @@ class CounterFamily(Family[CounterChild]):
 
 
 class GaugeFamily(Family[GaugeChild]):
+    """A gauge metric: its children go up and down."""
+
     kind = "gauge"
 
     def _new_child(self, label_values: tuple[str, ...]) -> GaugeChild:
@@ -254,6 +264,8 @@ class GaugeFamily(Family[GaugeChild]):
 
 
 class HistogramFamily(Family[HistogramChild]):
+    """A histogram metric: its children count observations into fixed buckets."""
+
     kind = "histogram"
 
     def __init__(
@@ -286,3 +298,7 @@ class HistogramFamily(Family[HistogramChild]):
         # One cell per bucket, +Inf included, then one for the sum.
         cells = self.allocate(label_values, len(self.bounds) + 2)
         return HistogramChild(label_values, text, self.bounds, cells)
+
+
+# Any of the three kinds, as registries and renderers hold them.
+AnyFamily = CounterFamily | GaugeFamily | HistogramFamily

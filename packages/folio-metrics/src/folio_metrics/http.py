@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from folio_metrics.families import CounterChild, GaugeChild, HistogramChild
@@ -32,6 +33,17 @@ ERROR_KINDS = {
     429: "too_many_requests",
 }
 DEFAULT_MAX_ROUTE_SERIES = 2000
+_DEFAULT_BUCKETS: dict[str, Sequence[float]] = {
+    "http_request_duration_seconds": DURATION_BUCKETS,
+    "http_request_size_bytes": SIZE_BUCKETS,
+    "http_response_size_bytes": SIZE_BUCKETS,
+}
+# The histograms whose buckets ``HttpMetrics(buckets=...)`` may set, by unprefixed name.
+HISTOGRAMS = (
+    "http_request_duration_seconds",
+    "http_request_size_bytes",
+    "http_response_size_bytes",
+)
 
 
 @dataclass(slots=True)
@@ -42,6 +54,8 @@ class RouteChildren:
     duration: HistogramChild
     request_size: HistogramChild
     response_size: HistogramChild
+    # The label values after method and endpoint: the extra label's, then the constants.
+    tail: tuple[str, ...] = ()
     requests: dict[int, CounterChild] = field(default_factory=dict)
 
 
@@ -49,61 +63,87 @@ class HttpMetrics:
     """Defines the HTTP families in ``registry`` and hands out pre-bound children."""
 
     def __init__(
-        self, registry: MetricsRegistry, *, max_series: int = DEFAULT_MAX_ROUTE_SERIES
+        self,
+        registry: MetricsRegistry,
+        *,
+        max_series: int = DEFAULT_MAX_ROUTE_SERIES,
+        namespace: str = "",
+        buckets: Mapping[str, Sequence[float]] | None = None,
+        const_labels: Mapping[str, str] | None = None,
+        extra_label: str | None = None,
+        group_status: bool = False,
     ) -> None:
+        """``namespace`` prefixes every family name; ``buckets`` overrides a histogram's
+        buckets by its unprefixed name; ``const_labels`` are added to every series;
+        ``extra_label`` names one more label whose value the middleware supplies; and
+        ``group_status`` counts status codes as ``2xx``, ``4xx`` and so on."""
+        unknown = set(buckets or ()) - set(HISTOGRAMS)
+        if unknown:
+            raise ValueError(
+                f"buckets given for {sorted(unknown)}, which are not HTTP histograms; "
+                f"choose from {list(HISTOGRAMS)}"
+            )
+        chosen = {**_DEFAULT_BUCKETS, **(buckets or {})}
+        prefix = f"{namespace}_" if namespace else ""
         self.registry = registry
-        route_labels = ("method", "endpoint")
+        self.group_status = group_status
+        self.const_values = tuple((const_labels or {}).values())
+        self.extra = extra_label is not None
+        tail = (*(() if extra_label is None else (extra_label,)), *(const_labels or {}))
+        route_labels = ("method", "endpoint", *tail)
         self.requests = registry.counter(
-            "http_requests_total",
+            prefix + "http_requests_total",
             "HTTP requests answered, by method, route template and status code.",
-            (*route_labels, "status"),
+            ("method", "endpoint", "status", *tail),
             max_series=max_series,
         )
         self.duration = registry.histogram(
-            "http_request_duration_seconds",
+            prefix + "http_request_duration_seconds",
             "Server time per request: arrival to end of response, less waits for the client.",
             route_labels,
-            buckets=DURATION_BUCKETS,
+            buckets=chosen["http_request_duration_seconds"],
             max_series=max_series,
         )
         self.in_progress = registry.gauge(
-            "http_requests_in_progress",
+            prefix + "http_requests_in_progress",
             "HTTP requests being served now.",
             route_labels,
             max_series=max_series,
         )
         self.request_size = registry.histogram(
-            "http_request_size_bytes",
+            prefix + "http_request_size_bytes",
             "Size of request bodies as received.",
             route_labels,
-            buckets=SIZE_BUCKETS,
+            buckets=chosen["http_request_size_bytes"],
             max_series=max_series,
         )
         self.response_size = registry.histogram(
-            "http_response_size_bytes",
+            prefix + "http_response_size_bytes",
             "Size of response bodies as sent.",
             route_labels,
-            buckets=SIZE_BUCKETS,
+            buckets=chosen["http_response_size_bytes"],
             max_series=max_series,
         )
         self.errors = registry.counter(
-            "app_errors_total",
+            prefix + "app_errors_total",
             "Errors by kind: unhandled exceptions by class name, 4xx answers by kind.",
-            ("endpoint", "type"),
+            ("endpoint", "type", *(const_labels or {})),
             max_series=max_series,
         )
-        self._bound: dict[tuple[str, str], RouteChildren] = {}
+        self._bound: dict[tuple[str, ...], RouteChildren] = {}
 
-    def bind(self, method: str, endpoint: str) -> RouteChildren:
+    def bind(self, method: str, endpoint: str, extra: str = "") -> RouteChildren:
         """The children for this route; cached unless the series cap sent any to overflow."""
-        key = (method, endpoint)
+        key = (method, endpoint, extra)
         children = self._bound.get(key)
         if children is None:
+            values = (method, endpoint, *((extra,) if self.extra else ()), *self.const_values)
             children = RouteChildren(
-                self.in_progress.labels(method, endpoint),
-                self.duration.labels(method, endpoint),
-                self.request_size.labels(method, endpoint),
-                self.response_size.labels(method, endpoint),
+                self.in_progress.labels(*values),
+                self.duration.labels(*values),
+                self.request_size.labels(*values),
+                self.response_size.labels(*values),
+                values[2:],
             )
             if not self._overflowed(children):
                 self._bound[key] = children
@@ -112,14 +152,17 @@ class HttpMetrics:
     def count_request(
         self, children: RouteChildren, method: str, endpoint: str, status: int
     ) -> CounterChild:
+        """The http_requests_total child for this route and status, bound once."""
         counter = children.requests.get(status)
         if counter is None:
-            counter = self.requests.labels(method, endpoint, str(status))
+            code = f"{status // 100}xx" if self.group_status else str(status)
+            counter = self.requests.labels(method, endpoint, code, *children.tail)
             if not self.requests.is_overflow(counter):
                 children.requests[status] = counter
         return counter
 
     def record_error(self, endpoint: str, status: int, exception: BaseException | None) -> None:
+        """Count a 4xx, 5xx or exception in app_errors_total under its kind."""
         if exception is not None:
             kind = type(exception).__name__
         elif status in ERROR_KINDS:
@@ -130,7 +173,7 @@ class HttpMetrics:
             kind = "server_error"
         else:
             return
-        self.errors.labels(endpoint, kind).inc()
+        self.errors.labels(endpoint, kind, *self.const_values).inc()
 
     def _overflowed(self, children: RouteChildren) -> bool:
         return (

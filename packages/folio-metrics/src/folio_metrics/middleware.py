@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
+from folio_metrics.asgi import ASGIApp, Message, Receive, Scope, Send
 from folio_metrics.http import OTHER_METHOD, STANDARD_METHODS, HttpMetrics, RouteChildren
+from folio_metrics.labels import Exclusions, ExtraLabel, exclusions
 from folio_metrics.routes import RouteResolver, StarletteRouteResolver
 from folio_metrics.tracing import trace_exemplar
 
@@ -18,24 +19,30 @@ logger = logging.getLogger("folio_metrics")
 
 CLIENT_CLOSED_REQUEST = 499
 # Where the resolved route template is left in the scope, for an access log to reuse.
-ROUTE_SCOPE_KEY = "folio.route"
+ROUTE_SCOPE_KEY = "folio_metrics.route"
 # Where a server protocol that answered a request itself (a 408 for a body that stopped
 # coming) puts that status, so the request is counted as what the client got, not a 499.
-SERVER_STATUS_SCOPE_KEY = "folio.server_status"
+SERVER_STATUS_SCOPE_KEY = "folio_metrics.server_status"
 
 
 class PeerTracker(Protocol):
     """Knows whether the client connection behind a request is still open."""
 
-    def is_open(self, client: tuple[str, int] | None) -> bool: ...
+    def is_open(self, client: tuple[str, int] | None) -> bool:
+        """Whether the connection from ``client`` is still open."""
+        ...
 
 
 class RequestQueries(Protocol):
     """Counts what one request does elsewhere (database queries) while it runs."""
 
-    def start(self) -> object: ...
+    def start(self) -> object:
+        """Begin counting for a request; the token is handed back to ``finish``."""
+        ...
 
-    def finish(self, token: object, endpoint: str) -> None: ...
+    def finish(self, token: object, endpoint: str) -> None:
+        """Record what the request did, under its route template."""
+        ...
 
 
 class _Exchange:
@@ -140,30 +147,40 @@ class MetricsMiddleware:
         metrics: HttpMetrics,
         *,
         resolver: RouteResolver | None = None,
-        exclude: Collection[str] = (),
+        exclude: Collection[str | re.Pattern[str]] | Exclusions = (),
         peers: PeerTracker | None = None,
         queries: RequestQueries | None = None,
         exemplars: bool = True,
+        extra_label: ExtraLabel | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
+        """``exclude`` names route templates to leave out, exactly or by a whole-match
+        pattern; ``extra_label`` must be the one ``metrics`` was built with; ``on_start``
+        runs once, on the event loop, when the first scope (lifespan or request) arrives."""
         self.app = app
         self.metrics = metrics
         self.resolver = resolver or StarletteRouteResolver()
-        self.exclude = frozenset(exclude)
+        self.exclude = exclusions(exclude)
         self.peers = peers
         self.queries = queries
         self.exemplars = exemplars
+        self.extra_label = extra_label
+        self.on_start = on_start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.on_start is not None:
+            self._start()
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
             method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
-            endpoint = self.resolver(scope.get("app"), scope["method"], scope["path"])
+            endpoint = self.resolver(scope)
             scope[ROUTE_SCOPE_KEY] = endpoint
             excluded = endpoint in self.exclude
             if not excluded:
-                children = self.metrics.bind(method, endpoint)
+                extra = self.extra_label(scope) if self.extra_label is not None else ""
+                children = self.metrics.bind(method, endpoint, extra)
                 children.in_progress.inc()
                 query_token = self.queries.start() if self.queries is not None else None
         except Exception:
@@ -190,6 +207,14 @@ class MetricsMiddleware:
                     self.queries.finish(query_token, endpoint)
             except Exception:
                 self.metrics.registry.record_hook_error("http_middleware")
+
+    def _start(self) -> None:
+        on_start, self.on_start = self.on_start, None
+        try:
+            if on_start is not None:
+                on_start()
+        except Exception:
+            self.metrics.registry.record_hook_error("on_start")
 
     def _record(
         self,

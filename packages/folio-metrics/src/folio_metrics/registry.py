@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
@@ -12,17 +12,16 @@ from prometheus_client.registry import Collector
 from folio_metrics.families import (
     DEFAULT_MAX_SERIES,
     Aggregate,
+    AnyFamily,
     CounterFamily,
     GaugeFamily,
     HistogramFamily,
 )
-
-if TYPE_CHECKING:
-    from folio_metrics.multiprocess.worker import WorkerMetrics
+from folio_metrics.storage import SeriesStorage
 
 logger = logging.getLogger("folio_metrics")
 
-Family = CounterFamily | GaugeFamily | HistogramFamily
+Family = AnyFamily
 FamilyT = TypeVar("FamilyT", CounterFamily, GaugeFamily, HistogramFamily)
 CollectHook = Callable[[], None]
 
@@ -30,18 +29,18 @@ CollectHook = Callable[[], None]
 class MetricsRegistry:
     """Owns metric families, scrape-time hooks and bridged prometheus_client collectors.
 
-    With ``workers``, series live in the directory the service's worker processes share,
-    and renders show every worker's values merged (see folio_metrics.multiprocess).
+    With ``storage``, series live where the service's worker processes share them, and
+    renders show every worker's values merged (see folio_metrics.multiprocess).
     """
 
     def __init__(
         self,
         *,
         default_max_series: int = DEFAULT_MAX_SERIES,
-        workers: WorkerMetrics | None = None,
+        storage: SeriesStorage | None = None,
     ) -> None:
         self.default_max_series = default_max_series
-        self.workers = workers
+        self.storage = storage
         self.families: dict[str, Family] = {}
         self.collect_hooks: list[tuple[str, CollectHook]] = []
         # prometheus_client's process, GC and platform collectors, rendered by it.
@@ -56,12 +55,12 @@ class MetricsRegistry:
         self._register(self.series_overflow)
         self.hook_errors = self.counter(
             "folio_metrics_errors_total",
-            "Failures inside folio's instrumentation; the request or scrape went on without it.",
+            "Failures inside metrics instrumentation; the request or scrape went on without it.",
             ["hook", "reason"],
             max_series=1_000,
         )
-        if workers is not None:
-            workers.attach(self)
+        if storage is not None:
+            storage.attach(self)
 
     def counter(
         self,
@@ -72,6 +71,7 @@ class MetricsRegistry:
         max_series: int | None = None,
         aggregate: Aggregate = "sum",
     ) -> CounterFamily:
+        """A counter family; ``aggregate`` is how workers combine: "sum" or "per_worker"."""
         family = CounterFamily(
             name,
             documentation,
@@ -113,6 +113,7 @@ class MetricsRegistry:
         max_series: int | None = None,
         aggregate: Aggregate = "sum",
     ) -> HistogramFamily:
+        """A histogram family with the given bucket upper bounds ("+Inf" is added)."""
         family = HistogramFamily(
             name,
             documentation,
@@ -134,16 +135,17 @@ class MetricsRegistry:
 
     def families_to_render(self) -> list[Family]:
         """This process's families, or, across workers, every worker's values merged."""
-        if self.workers is None:
+        if self.storage is None:
             return list(self.families.values())
-        return self.workers.merged_families(self)
+        return self.storage.merged_families(self)
 
     def maintain(self) -> None:
         """Across workers, let this one repair its files; call it on the event loop."""
-        if self.workers is not None:
-            self.workers.maintain()
+        if self.storage is not None:
+            self.storage.maintain()
 
     def run_collect_hooks(self) -> None:
+        """Run every scrape-time hook; a failing one is logged and counted."""
         for name, hook in self.collect_hooks:
             try:
                 hook()
@@ -158,8 +160,8 @@ class MetricsRegistry:
     def _register(self, family: FamilyT) -> FamilyT:
         if family.name in self.families:
             raise ValueError(f"metric {family.name!r} is already registered in this registry")
-        if self.workers is not None:
-            allocate = self.workers.allocator(family.name, family.kind, family.aggregate)
+        if self.storage is not None:
+            allocate = self.storage.allocator(family.name, family.kind, family.aggregate)
             if allocate is not None:
                 family.allocate = allocate
         self.families[family.name] = family

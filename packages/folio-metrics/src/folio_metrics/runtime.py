@@ -22,11 +22,11 @@ def export_process_metrics(registry: MetricsRegistry) -> None:
     live worker, whichever is scraped.
     """
     PlatformCollector(registry=registry.bridged)
-    if registry.workers is None:
+    if registry.storage is None:
         ProcessCollector(registry=registry.bridged)
         GCCollector(registry=registry.bridged)
         return
-    registry.bridge(WorkerProcessCollector(registry.workers))
+    registry.bridge(WorkerProcessCollector(registry.storage))
     export_worker_gc(registry)
 
 
@@ -68,10 +68,12 @@ class LoopLagSampler:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Begin sampling, on the running event loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
 
     async def stop(self) -> None:
+        """Stop sampling and wait for the sampler to end."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +87,7 @@ class LoopLagSampler:
             await asyncio.sleep(self.interval)
             if asked_at >= warm_until:
                 self.lag.observe(max(time.perf_counter() - asked_at - self.interval, 0.0))
-            if self.registry.workers is not None:
+            if self.registry.storage is not None:
                 # Only the scraped worker renders; the others publish their scrape-time
                 # values (pool sizes, GC counts) on this tick instead, and repair their
                 # files if someone damaged them.

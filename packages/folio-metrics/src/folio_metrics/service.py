@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from starlette.applications import Starlette
-from starlette.routing import Route
+from typing import TYPE_CHECKING
 
 from folio_metrics.connections import ConnectionTracker
 from folio_metrics.endpoint import MetricsEndpoint
@@ -14,6 +12,9 @@ from folio_metrics.middleware import MetricsMiddleware, RequestQueries
 from folio_metrics.multiprocess import WorkerMetrics
 from folio_metrics.registry import MetricsRegistry
 from folio_metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 class ServiceMetrics:
@@ -30,7 +31,7 @@ class ServiceMetrics:
     ) -> None:
         # With workers_dir, this process is one of several workers sharing their metrics.
         workers = WorkerMetrics(workers_dir) if workers_dir is not None else None
-        self.registry = MetricsRegistry(default_max_series=max_series, workers=workers)
+        self.registry = MetricsRegistry(default_max_series=max_series, storage=workers)
         self.http = HttpMetrics(self.registry, max_series=max_series)
         self.connections = ConnectionTracker()
         self.connections.export(self.registry)
@@ -44,11 +45,16 @@ class ServiceMetrics:
         *,
         path: str = "/metrics",
         token: str | None = None,
+        refusal_hint: str = "token",
         include_self: bool = False,
         queries: RequestQueries | None = None,
     ) -> None:
         """Serve the registry at ``path`` and wrap ``app`` in the HTTP middleware."""
-        endpoint = MetricsEndpoint(self.registry, token=token)
+        from starlette.routing import Route
+
+        from folio_metrics.routes import StarletteRouteResolver
+
+        endpoint = MetricsEndpoint(self.registry, token=token, refusal_hint=refusal_hint)
         # A plain Starlette route: the endpoint is an ASGI app, not a FastAPI handler.
         app.router.routes.append(
             Route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
@@ -56,6 +62,7 @@ class ServiceMetrics:
         app.add_middleware(
             MetricsMiddleware,
             metrics=self.http,
+            resolver=StarletteRouteResolver(app),
             exclude=() if include_self else (path,),
             peers=self.connections,
             queries=queries,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.types import Scope
+from folio_metrics.asgi import Scope
 
 _HEX = frozenset("0123456789abcdef")
 _NO_TRACE = "0" * 32

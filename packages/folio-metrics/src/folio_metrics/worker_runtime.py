@@ -10,14 +10,14 @@ from prometheus_client import ProcessCollector
 from prometheus_client.metrics_core import Metric
 
 from folio_metrics.multiprocess.view import WORKER_LABEL
-from folio_metrics.multiprocess.worker import WorkerMetrics
 from folio_metrics.registry import MetricsRegistry
+from folio_metrics.storage import SeriesStorage
 
 
 class WorkerProcessCollector:
     """process_* for each live worker, read from /proc by the scraped one."""
 
-    def __init__(self, workers: WorkerMetrics) -> None:
+    def __init__(self, workers: SeriesStorage) -> None:
         self.workers = workers
 
     def collect(self) -> Iterator[Metric]:

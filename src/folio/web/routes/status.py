@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from folio_metrics.json_errors import error_body
 
+from folio.json_errors import error_body
 from folio.web.deps import PrometheusDep, StatusAccessDep, TemplatesDep
 from folio.web.prometheus import PrometheusError
 from folio.web.status import NOT_CONFIGURED, alerts_context, chart_body, requested_range

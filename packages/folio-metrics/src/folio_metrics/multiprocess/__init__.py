@@ -6,6 +6,6 @@ and histograms are folded into an archive, so nothing is lost and nothing piles 
 """
 
 from folio_metrics.multiprocess.directory import MetricsDirectory
-from folio_metrics.multiprocess.worker import DIRECTORY_ENV, WorkerMetrics
+from folio_metrics.multiprocess.worker import WorkerMetrics
 
-__all__ = ["DIRECTORY_ENV", "MetricsDirectory", "WorkerMetrics"]
+__all__ = ["MetricsDirectory", "WorkerMetrics"]

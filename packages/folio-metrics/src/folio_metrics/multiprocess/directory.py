@@ -20,7 +20,6 @@ compacting in the archive itself, since the supervisor that compacts exports not
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -44,6 +43,11 @@ from folio_metrics.multiprocess.reader import SegmentReader, salvage
 from folio_metrics.multiprocess.store import SUMMED, Segment
 from folio_metrics.multiprocess.writer import WorkerStore
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: the library still imports, for one process only
+    fcntl = None  # type: ignore[assignment]
+
 LOCK = ".lock"
 
 logger = logging.getLogger("folio_metrics")
@@ -53,6 +57,11 @@ class MetricsDirectory:
     """One service's shared metrics directory, as every worker (and the supervisor) sees it."""
 
     def __init__(self, path: Path, *, is_alive: Callable[[int], bool] = pid_alive) -> None:
+        if fcntl is None:
+            raise RuntimeError(
+                "metrics shared between worker processes need POSIX file locks (fcntl), "
+                "which this platform lacks; run one process, or unset FOLIO_METRICS_DIR"
+            )
         if path.exists() and not path.is_dir():
             raise ValueError(f"metrics directory {path} is not a directory")
         self.path = path

@@ -20,7 +20,7 @@ from folio_metrics.families import (
 from folio_metrics.multiprocess.merged import Merged, SeriesValues
 
 if TYPE_CHECKING:
-    from folio_metrics.registry import Family
+    from folio_metrics.families import AnyFamily as Family
 
 WORKER_LABEL = "worker"
 Child = CounterChild | GaugeChild | HistogramChild

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -40,12 +41,10 @@ from folio_metrics.multiprocess.view import MergedView
 from folio_metrics.multiprocess.writer import WorkerStore
 
 if TYPE_CHECKING:
-    from folio_metrics.registry import Family, MetricsRegistry
+    from folio_metrics.families import AnyFamily as Family
+    from folio_metrics.storage import StorageOwner
 
 logger = logging.getLogger("folio_metrics")
-
-# The environment variable the supervisor sets for its workers.
-DIRECTORY_ENV = "FOLIO_METRICS_DIR"
 
 Child = CounterChild | GaugeChild | HistogramChild
 
@@ -58,12 +57,17 @@ class WorkerMetrics:
         self.store = self.directory.open_worker()
         self.view = MergedView()
         self.live_pids: list[int] = [os.getpid()]
-        self.registry: MetricsRegistry | None = None
+        self.registry: StorageOwner | None = None
         self._kinds: dict[str, str] = {}  # family name -> the kind its keys carry
         # Series are made on the event loop and, by scrape-time hooks, in the scrape's
         # thread; one lock keeps their appends, and the moves between files, apart.
         self._placing = threading.RLock()
         self._merging = threading.Lock()  # one merge at a time: readers keep state
+        # A server that builds the app before forking its workers (gunicorn --preload, a
+        # fork-based multiprocessing server) would have every worker write the parent's
+        # files, through the same shared mapping: each fork must get files of its own.
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forked(this))
 
     def allocator(self, name: str, kind: str, aggregate: Aggregate) -> Allocator | None:
         """How ``name``'s series get their cells: in this worker's file, unless local."""
@@ -78,7 +82,7 @@ class WorkerMetrics:
 
         return cells
 
-    def attach(self, registry: MetricsRegistry) -> None:
+    def attach(self, registry: StorageOwner) -> None:
         """Count the store's faults in ``registry``, each reason served at 0 from the start."""
         self.registry = registry
         for reason in REASONS:
@@ -102,7 +106,7 @@ class WorkerMetrics:
             if self.registry is not None:
                 self.registry.record_hook_error(STORE_HOOK)
 
-    def merged_families(self, registry: MetricsRegistry) -> list[Family]:
+    def merged_families(self, registry: StorageOwner) -> list[Family]:
         """Fold in dead workers, then every family with all workers' values combined.
 
         Should that fail, this worker's own values are rendered rather than nothing.
@@ -113,7 +117,7 @@ class WorkerMetrics:
             registry.record_hook_error(STORE_HOOK)
             return list(registry.families.values())
 
-    def _merged_families(self, registry: MetricsRegistry) -> list[Family]:
+    def _merged_families(self, registry: StorageOwner) -> list[Family]:
         with self._merging:
             self.directory.compact()
             merged: Merged = self.directory.merge()
@@ -124,6 +128,23 @@ class WorkerMetrics:
                 merged.add(key, values, pid)  # only this worker can show these
             self.live_pids = sorted(merged.pids | {os.getpid()})
             return self.view.families(registry.families.values(), merged)
+
+    def after_fork(self) -> None:
+        """In a forked child: its own files, its series from zero; the parent keeps its own.
+
+        What the parent counted stays in the parent's files, which merges read as long as
+        it lives and compaction folds in once it is gone; copying it would count it twice.
+        """
+        self._placing = threading.RLock()  # another thread may have held them at the fork
+        self._merging = threading.Lock()
+        self.directory.faults.take()  # found by the parent, which counts them itself
+        inherited, self.store = self.store, self.directory.open_worker()
+        self.live_pids = [os.getpid()]
+        if self.registry is not None:
+            for key, child in self._children():
+                child.cells = self.store.allocate(key, len(child.cells))
+        inherited.in_memory.clear()
+        inherited.close()  # unmaps them here only; the files are the parent's
 
     def _children(self) -> Iterator[tuple[SeriesKey, Child]]:
         assert self.registry is not None, "attach() a registry first"
@@ -213,6 +234,16 @@ class WorkerMetrics:
         for tally in (self.store.faults, self.directory.faults):
             for reason, count in tally.take().items():
                 self.registry.hook_errors.labels(STORE_HOOK, reason).inc(count)
+
+
+def _forked(worker: weakref.ref[WorkerMetrics]) -> None:
+    alive = worker()
+    if alive is None:
+        return
+    try:
+        alive.after_fork()
+    except Exception:  # a failed fork hook must not fail the fork; the worker still counts
+        logger.exception("folio_metrics: worker %d could not take files of its own", os.getpid())
 
 
 def _trusted(key: SeriesKey, cells: Cells, damaged: set[SeriesKey]) -> list[float]:
