@@ -12,13 +12,13 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from folio_metrics import HttpMetrics, MetricsMiddleware, MetricsRegistry
-from folio_metrics.families import CounterChild
+from folio_metrics.children import CounterChild
+from folio_metrics.frameworks import resolver_for
 from folio_metrics.routes import (
     UNMATCHED,
     RouteResolver,
     StarletteRouteResolver,
     resolve_path,
-    resolver_for,
 )
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -277,7 +277,6 @@ spec = importlib.util.spec_from_file_location("routes", {str(LIBRARY / "routes.p
 routes = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(routes)
 assert routes.UNMATCHED == "<unmatched>" and routes.RouteResolver
-assert routes.resolver_for(object()) is None
 print(routes.resolve_path(lambda scope: scope["path"], "GET", "/x"))
 """
     # -S leaves site-packages off the path: no Starlette, FastAPI or Litestar to import.

@@ -6,9 +6,15 @@ import datetime
 from typing import Any
 
 import httpx
-from folio_metrics import HttpMetrics, MetricsMiddleware, MetricsRegistry
+from folio_metrics import (
+    UNMATCHED,
+    HttpMetrics,
+    MetricsMiddleware,
+    MetricsRegistry,
+    resolve_path,
+    resolver_for,
+)
 from folio_metrics.litestar import LitestarRouteResolver
-from folio_metrics.routes import UNMATCHED, resolve_path, resolver_for
 from litestar import Controller, Litestar, Router, asgi, get, post
 from litestar.params import FromPath
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send

@@ -14,12 +14,8 @@ from folio_metrics.bearer import bearer_matches, token_matches
 from folio_metrics.connections import ConnectionTracker, TimeoutPhase, uvicorn_protocol
 from folio_metrics.endpoint import MetricsEndpoint
 from folio_metrics.exposition import render
-from folio_metrics.families import (
-    OVERFLOW_LABEL_VALUE,
-    CounterFamily,
-    GaugeFamily,
-    HistogramFamily,
-)
+from folio_metrics.families import OVERFLOW_LABEL_VALUE, CounterFamily, GaugeFamily, HistogramFamily
+from folio_metrics.frameworks import resolver_for
 from folio_metrics.http import HttpMetrics
 from folio_metrics.instrument import (
     DIRECTORY_ENV,
@@ -43,7 +39,6 @@ from folio_metrics.routes import (
     RouteResolver,
     StarletteRouteResolver,
     resolve_path,
-    resolver_for,
 )
 from folio_metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
 from folio_metrics.service import ServiceMetrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal, get_args
 
-from folio_metrics.families import CounterChild, GaugeChild
+from folio_metrics.children import CounterChild, GaugeChild
 from folio_metrics.registry import MetricsRegistry
 
 Peer = tuple[str, int]

@@ -12,15 +12,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from folio_metrics.families import (
-    CounterChild,
-    CounterFamily,
-    Exemplar,
-    GaugeChild,
-    GaugeFamily,
-    HistogramChild,
-    HistogramFamily,
-)
+from folio_metrics.children import CounterChild, Exemplar, GaugeChild, HistogramChild
+from folio_metrics.families import CounterFamily, GaugeFamily, HistogramFamily
 from folio_metrics.naming import escape_label_value
 from folio_metrics.registry import Family, MetricsRegistry
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, Literal, TypeVar
 
+from folio_metrics.children import Cells, CounterChild, GaugeChild, HistogramChild
 from folio_metrics.naming import check_buckets, check_label_name, check_name, label_text
 
 # The label value of the one series a family sends observations to past its series cap.
@@ -18,8 +16,6 @@ OverflowHook = Callable[[str], None]
 # How a family's series combine across worker processes: summed over every worker that
 # ever lived (gauges: over live ones), one series per live worker, or this worker's only.
 Aggregate = Literal["sum", "per_worker", "local"]
-# A series' numbers: a list in one process, a window on a shared file across workers.
-Cells = MutableSequence[float]
 # Hands a new series its cells: (label values, how many numbers) -> zeroed cells.
 Allocator = Callable[[tuple[str, ...], int], Cells]
 
@@ -27,121 +23,6 @@ Allocator = Callable[[tuple[str, ...], int], Cells]
 def private_cells(_label_values: tuple[str, ...], size: int) -> Cells:
     """Cells for a series only this process sees."""
     return [0.0] * size
-
-
-@dataclass(frozen=True, slots=True)
-class Exemplar:
-    """A sample's example: labels such as trace_id, the observed value, and when."""
-
-    labels: Mapping[str, str]
-    value: float
-    timestamp: float
-
-
-class CounterChild:
-    """One counter series; its value lives in ``cells[0]``."""
-
-    __slots__ = ("cells", "exemplar", "label_text", "label_values")
-
-    def __init__(self, label_values: tuple[str, ...], label_text: str, cells: Cells) -> None:
-        self.label_values = label_values
-        self.label_text = label_text
-        self.cells = cells
-        self.exemplar: Exemplar | None = None
-
-    def inc(self, amount: float = 1.0, exemplar: Mapping[str, str] | None = None) -> None:
-        if amount < 0:
-            raise ValueError(f"counters only go up: inc({amount}) is negative")
-        self.cells[0] += amount
-        if exemplar:
-            self.exemplar = Exemplar(exemplar, amount, time.time())
-
-    @property
-    def value(self) -> float:
-        return self.cells[0]
-
-
-class GaugeChild:
-    """One gauge series; its value lives in ``cells[0]``."""
-
-    __slots__ = ("cells", "label_text", "label_values")
-
-    def __init__(self, label_values: tuple[str, ...], label_text: str, cells: Cells) -> None:
-        self.label_values = label_values
-        self.label_text = label_text
-        self.cells = cells
-
-    def inc(self, amount: float = 1.0) -> None:
-        self.cells[0] += amount
-
-    def dec(self, amount: float = 1.0) -> None:
-        self.cells[0] -= amount
-
-    def set(self, value: float) -> None:
-        self.cells[0] = float(value)
-
-    @property
-    def value(self) -> float:
-        return self.cells[0]
-
-
-class HistogramChild:
-    """Per-bucket (not cumulative) counts in ``cells[:-1]``, the sum in ``cells[-1]``.
-
-    The renderer accumulates the buckets.
-    """
-
-    __slots__ = (
-        "bounds",
-        "bucket_prefixes",
-        "cells",
-        "exemplars",
-        "label_text",
-        "label_values",
-    )
-
-    def __init__(
-        self,
-        label_values: tuple[str, ...],
-        label_text: str,
-        bounds: tuple[float, ...],
-        cells: Cells,
-    ) -> None:
-        self.label_values = label_values
-        self.label_text = label_text
-        self.bounds = bounds
-        # Built by the renderer on first use: the text before each bucket's count.
-        self.bucket_prefixes: tuple[str, ...] | None = None
-        self.cells = cells
-        self.exemplars: list[Exemplar | None] | None = None
-
-    def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
-        if value < 0 and self.bounds[0] >= 0:
-            # Its sum would go down, which no scraper accepts of a counter-like sum.
-            raise ValueError(
-                f"cannot observe {value}: this histogram's buckets are all >= 0, "
-                "so its observations must be too"
-            )
-        index = bisect_left(self.bounds, value)
-        cells = self.cells
-        cells[index] += 1
-        cells[-1] += value
-        if exemplar:
-            if self.exemplars is None:
-                self.exemplars = [None] * (len(self.bounds) + 1)
-            self.exemplars[index] = Exemplar(exemplar, value, time.time())
-
-    @property
-    def bucket_counts(self) -> list[int]:
-        return [int(count) for count in self.cells[:-1]]
-
-    @property
-    def sum(self) -> float:
-        return self.cells[-1]
-
-    @property
-    def count(self) -> int:
-        return sum(self.bucket_counts)
 
 
 ChildT = TypeVar("ChildT", CounterChild, GaugeChild, HistogramChild)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from folio_metrics.families import CounterChild, GaugeChild, HistogramChild
+from folio_metrics.children import CounterChild, GaugeChild, HistogramChild
 from folio_metrics.registry import MetricsRegistry
 
 # An API answers in milliseconds; the tail up to 10 s catches a stuck database.

@@ -13,12 +13,13 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from folio_metrics.asgi import Receive, Scope, Send
 from folio_metrics.endpoint import MetricsEndpoint
 from folio_metrics.families import DEFAULT_MAX_SERIES
+from folio_metrics.frameworks import resolver_for
 from folio_metrics.http import DEFAULT_MAX_ROUTE_SERIES, HttpMetrics
 from folio_metrics.interop import PrometheusClientMetrics
 from folio_metrics.labels import Exclusions, ExtraLabel
 from folio_metrics.middleware import MetricsMiddleware
 from folio_metrics.registry import MetricsRegistry
-from folio_metrics.routes import UNMATCHED, RouteResolver, resolver_for
+from folio_metrics.routes import UNMATCHED, RouteResolver
 from folio_metrics.runtime import LoopLagSampler, export_process_metrics
 
 # The directory worker processes share, when the code names none; unset: one process.

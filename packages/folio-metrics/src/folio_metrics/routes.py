@@ -59,25 +59,6 @@ def resolve_path(
     return resolver(scope)
 
 
-def resolver_for(app: Any) -> RouteResolver | None:
-    """The resolver for a Starlette, FastAPI or Litestar app (or router), else None."""
-    # A framework that is not imported yet cannot be what built ``app``.
-    if "starlette" in sys.modules:
-        from starlette.applications import Starlette
-        from starlette.routing import Router
-
-        if isinstance(app, Starlette | Router):
-            return StarletteRouteResolver(app)
-    if "litestar" in sys.modules:
-        from litestar import Litestar
-
-        if isinstance(app, Litestar):
-            from folio_metrics.litestar import LitestarRouteResolver
-
-            return LitestarRouteResolver(app)
-    return None
-
-
 def host_header(scope: Any) -> str:
     """The raw Host header of an ASGI scope, or an empty string."""
     for name, value in scope.get("headers", ()):

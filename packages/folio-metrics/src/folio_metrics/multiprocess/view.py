@@ -9,14 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from folio_metrics.families import (
-    CounterChild,
-    CounterFamily,
-    GaugeChild,
-    GaugeFamily,
-    HistogramChild,
-    HistogramFamily,
-)
+from folio_metrics.children import CounterChild, GaugeChild, HistogramChild
+from folio_metrics.families import CounterFamily, GaugeFamily, HistogramFamily
 from folio_metrics.multiprocess.merged import Merged, SeriesValues
 
 if TYPE_CHECKING:

@@ -17,14 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from folio_metrics.families import (
-    Aggregate,
-    Allocator,
-    Cells,
-    CounterChild,
-    GaugeChild,
-    HistogramChild,
-)
+from folio_metrics.children import Cells, CounterChild, GaugeChild, HistogramChild
+from folio_metrics.families import Aggregate, Allocator
 from folio_metrics.multiprocess.checks import (
     MISSING,
     REASONS,

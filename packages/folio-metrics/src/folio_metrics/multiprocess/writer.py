@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from folio_metrics.families import Cells
+from folio_metrics.children import Cells
 from folio_metrics.multiprocess.checks import MISSING, SET_ASIDE, TRUNCATED, FaultTally, os_reason
 from folio_metrics.multiprocess.quarantine import is_set_aside
 from folio_metrics.multiprocess.store import (
