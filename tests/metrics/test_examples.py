@@ -78,8 +78,7 @@ CASES = [
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """``uvicorn <module>:app`` on a free port, in one process; yields its base URL."""
     module: str = request.param
-    if not (EXAMPLES / f"{module}.py").exists():
-        pytest.skip(f"examples/{module}.py is not there")
+    assert (EXAMPLES / f"{module}.py").exists(), f"examples/{module}.py is missing"
     port = free_port()
     # One process: a directory inherited from the caller would make it a worker of many.
     environment = {k: v for k, v in os.environ.items() if k != "FOLIO_METRICS_DIR"}
@@ -153,3 +152,8 @@ def test_example_counts_its_requests_by_route_template(server: str, example: Exa
     assert _requests_total(first.text) == example.expected
     # Scrapes are not requests of the app: a second one finds the same counts.
     assert _requests_total(second.text) == example.expected
+
+
+def test_every_example_is_run() -> None:
+    """A new example is added to the table above, so that CI runs it too."""
+    assert {path.stem for path in EXAMPLES.glob("*.py")} == {case.module for case in CASES}

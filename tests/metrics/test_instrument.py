@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 
 async def _user(request: Request) -> PlainTextResponse:
@@ -148,7 +149,62 @@ async def test_a_failing_extra_label_hook_never_breaks_the_request() -> None:
     (response,) = await _get(app, "/users/1")
     assert response.status_code == 200
     text = await _scrape(app)
-    assert 'folio_metrics_errors_total{hook="http_middleware",reason="exception"} 1' in text
+    assert 'folio_metrics_errors_total{hook="extra_label",reason="exception"} 1' in text
+    # Still counted, under the label's catch-all value.
+    assert _samples(text, "http_requests_total") == {
+        '{method="GET",endpoint="/users/{user_id}",status="200",tenant="other"}': 1
+    }
+
+
+def test_a_label_named_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="label names must differ"):
+        instrument(_starlette(), const_labels={"status": "x"})
+    with pytest.raises(ValueError, match="label names must differ"):
+        instrument(_starlette(), extra_label=ExtraLabel("method", str, frozenset()))
+
+
+def test_options_given_as_a_single_string_are_refused() -> None:
+    with pytest.raises(TypeError, match="not the str"):
+        instrument(_starlette(), exclude="/health/live")
+    with pytest.raises(TypeError, match="not a str"):
+        ExtraLabel("tenant", str, "acme")  # type: ignore[arg-type]
+
+
+def test_contradictory_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="token is blank"):
+        instrument(_starlette(), token=" ")
+    with pytest.raises(ValueError, match="multiprocess_dir"):
+        instrument(_starlette(), registry=MetricsRegistry(), multiprocess_dir=tmp_path)
+
+
+async def test_a_catch_all_mount_does_not_hide_the_metrics() -> None:
+    app = Starlette(routes=[Mount("/", app=_plain_asgi)])
+    instrument(app)
+    await _get(app, "/page")
+    assert 'endpoint="/{path}",status="201"' in await _scrape(app)
+
+
+async def test_the_wrapper_serves_metrics_under_a_root_path() -> None:
+    wrapped = instrument(_plain_asgi)
+    transport = httpx.ASGITransport(app=wrapped, root_path="/shop")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/shop/metrics")
+    assert response.status_code == 200
+    assert "http_requests_total" in response.text
+
+
+async def test_a_failing_prometheus_client_collector_costs_only_itself() -> None:
+    class Broken:
+        def collect(self) -> list[Any]:
+            raise RuntimeError("collector bug")
+
+    source = CollectorRegistry()
+    source.register(Broken())  # type: ignore[arg-type]
+    app = instrument(_starlette(), prometheus_client=source)
+    await _get(app, "/users/1")
+    text = await _scrape(app)
+    assert 'http_requests_total{method="GET",endpoint="/users/{user_id}",status="200"} 1' in text
+    assert 'folio_metrics_errors_total{hook="prometheus_client",reason="exception"} 1' in text
 
 
 async def test_routes_are_excluded_exactly_or_by_pattern() -> None:
@@ -238,3 +294,16 @@ def test_imports_without_posix_locks_and_says_so_when_workers_need_them(tmp_path
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "need POSIX file locks" in result.stdout
+
+
+async def test_workers_publish_their_scrape_time_values_without_being_scraped(
+    tmp_path: Path,
+) -> None:
+    """Only the scraped worker renders; the others run their hooks on a tick of their own."""
+    registry = create_registry(multiprocess_dir=tmp_path)
+    ticks = []
+    registry.on_collect("count", lambda: ticks.append(1))
+    app = instrument(_starlette(), registry=registry)
+    await _get(app, "/users/1")
+    await asyncio.sleep(1.2)
+    assert len(ticks) >= 1

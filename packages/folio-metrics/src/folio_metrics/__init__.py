@@ -11,10 +11,19 @@ Litestar never pay for importing them.
 """
 
 from folio_metrics.bearer import bearer_matches, token_matches
+from folio_metrics.children import Cells
 from folio_metrics.connections import ConnectionTracker, TimeoutPhase, uvicorn_protocol
 from folio_metrics.endpoint import MetricsEndpoint
 from folio_metrics.exposition import render
-from folio_metrics.families import OVERFLOW_LABEL_VALUE, CounterFamily, GaugeFamily, HistogramFamily
+from folio_metrics.families import (
+    OVERFLOW_LABEL_VALUE,
+    Aggregate,
+    Allocator,
+    AnyFamily,
+    CounterFamily,
+    GaugeFamily,
+    HistogramFamily,
+)
 from folio_metrics.frameworks import resolver_for
 from folio_metrics.http import HttpMetrics
 from folio_metrics.instrument import (
@@ -40,7 +49,12 @@ from folio_metrics.routes import (
     StarletteRouteResolver,
     resolve_path,
 )
-from folio_metrics.runtime import LoopLagSampler, export_build_info, export_process_metrics
+from folio_metrics.runtime import (
+    LoopLagSampler,
+    StoragePublisher,
+    export_build_info,
+    export_process_metrics,
+)
 from folio_metrics.service import ServiceMetrics
 from folio_metrics.storage import SeriesStorage, StorageOwner
 from folio_metrics.tracing import trace_exemplar
@@ -51,6 +65,10 @@ __all__ = [
     "ROUTE_SCOPE_KEY",
     "SERVER_STATUS_SCOPE_KEY",
     "UNMATCHED",
+    "Aggregate",
+    "Allocator",
+    "AnyFamily",
+    "Cells",
     "ConnectionTracker",
     "CounterFamily",
     "Exclusions",
@@ -71,6 +89,7 @@ __all__ = [
     "ServiceMetrics",
     "StarletteRouteResolver",
     "StorageOwner",
+    "StoragePublisher",
     "TimeoutPhase",
     "bearer_matches",
     "create_registry",

@@ -68,7 +68,7 @@ class DatabaseMetrics:
             aggregate="per_worker",
         )
         self._request_count: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-            "folio_db_queries_in_request", default=None
+            "folio_metrics_db_queries_in_request", default=None
         )
         self._operations: dict[str, str] = {}
 

@@ -17,8 +17,10 @@ from folio_metrics.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     collect,
+    render_bridged,
     render_chunks,
 )
+from folio_metrics.families import AnyFamily
 from folio_metrics.negotiation import accepts_gzip, wants_openmetrics
 from folio_metrics.registry import MetricsRegistry
 
@@ -97,17 +99,23 @@ class MetricsEndpoint:
 
     async def _render_now(self, openmetrics: bool, compressed: bool) -> bytes:
         self.registry.maintain()  # on the event loop, where this worker's series are updated
-        families = await asyncio.to_thread(collect, self.registry)
+        families, bridged = await asyncio.to_thread(self._collect, openmetrics)
         compressor = (
             zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_HEADER) if compressed else None
         )
         parts = []
-        for chunk in render_chunks(self.registry, families, openmetrics=openmetrics):
+        chunks = render_chunks(self.registry, families, openmetrics=openmetrics, bridged=bridged)
+        for chunk in chunks:
             parts.append(compressor.compress(chunk) if compressor is not None else chunk)
             await asyncio.sleep(0)  # requests that are ready run before the next piece
         if compressor is not None:
             parts.append(compressor.flush())
         return b"".join(parts)
+
+    def _collect(self, openmetrics: bool) -> tuple[list[AnyFamily], bytes]:
+        """In a worker thread: hooks, the merge, and the collectors that render themselves."""
+        families = collect(self.registry)
+        return families, render_bridged(self.registry, openmetrics=openmetrics)
 
 
 async def _error(send: Send, status: int, message: str, extra: dict[str, str]) -> None:

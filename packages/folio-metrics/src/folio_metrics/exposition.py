@@ -40,9 +40,11 @@ def render_chunks(
     *,
     openmetrics: bool = False,
     series_per_chunk: int = SERIES_PER_CHUNK,
+    bridged: bytes | None = None,
 ) -> Iterator[bytes]:
     """``families`` rendered in pieces of ``series_per_chunk`` series, so that a caller on
-    the event loop can let requests run between pieces; the bridged collectors come last."""
+    the event loop can let requests run between pieces; the bridged collectors come last,
+    as ``bridged`` if the caller rendered them already (off the loop)."""
     lines: list[str] = []
     written = 0
     for family in families:
@@ -56,7 +58,9 @@ def render_chunks(
                 yield _joined(lines)
                 lines.clear()
                 written = 0
-    yield _joined(lines) + _bridged(registry, openmetrics)
+    if bridged is None:
+        bridged = render_bridged(registry, openmetrics=openmetrics)
+    yield _joined(lines) + bridged
 
 
 def _joined(lines: list[str]) -> bytes:
@@ -149,9 +153,14 @@ def _exemplar_suffix(exemplar: Exemplar | None) -> str:
     return f" # {{{labels}}} {format_value(exemplar.value)} {exemplar.timestamp:.3f}"
 
 
-def _bridged(registry: MetricsRegistry, openmetrics: bool) -> bytes:
+def render_bridged(registry: MetricsRegistry, *, openmetrics: bool = False) -> bytes:
+    """The bridged prometheus_client collectors; nothing, counted, if one of them fails."""
     generate: Callable[[object], bytes] = generate_openmetrics if openmetrics else generate_text  # type: ignore[assignment]
-    rendered = generate(registry.bridged)
+    try:
+        rendered = generate(registry.bridged)
+    except Exception:
+        registry.record_hook_error("bridged_collectors")
+        rendered = b""
     if not openmetrics:
         return rendered
     # Our families come first; keep a single # EOF at the very end.

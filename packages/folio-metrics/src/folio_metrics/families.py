@@ -48,6 +48,8 @@ class Family(Generic[ChildT]):
         check_name(name)
         for label_name in label_names:
             check_label_name(label_name)
+        if len(set(label_names)) != len(label_names):
+            raise ValueError(f"{name}: label names must differ, got {tuple(label_names)}")
         if max_series < 1:
             raise ValueError(f"{name}: max_series must be at least 1, got {max_series}")
         self.name = name

@@ -17,10 +17,11 @@ from folio_metrics.frameworks import resolver_for
 from folio_metrics.http import DEFAULT_MAX_ROUTE_SERIES, HttpMetrics
 from folio_metrics.interop import PrometheusClientMetrics
 from folio_metrics.labels import Exclusions, ExtraLabel
-from folio_metrics.middleware import MetricsMiddleware
+from folio_metrics.middleware import MetricsMiddleware, RequestQueries
+from folio_metrics.multiprocess import WorkerMetrics
 from folio_metrics.registry import MetricsRegistry
 from folio_metrics.routes import UNMATCHED, RouteResolver
-from folio_metrics.runtime import LoopLagSampler, export_process_metrics
+from folio_metrics.runtime import LoopLagSampler, StoragePublisher, export_process_metrics
 
 # The directory worker processes share, when the code names none; unset: one process.
 DIRECTORY_ENV = "FOLIO_METRICS_DIR"
@@ -34,8 +35,6 @@ def create_registry(
     directory = multiprocess_dir or os.environ.get(DIRECTORY_ENV) or None
     if directory is None:
         return MetricsRegistry(default_max_series=max_series)
-    # Imported here: only multi-worker storage needs POSIX file locks.
-    from folio_metrics.multiprocess import WorkerMetrics
 
     return MetricsRegistry(default_max_series=max_series, storage=WorkerMetrics(Path(directory)))
 
@@ -63,6 +62,7 @@ def instrument(
     resolver: RouteResolver | None = None,
     runtime: bool = False,
     prometheus_client: bool | CollectorRegistry = True,
+    queries: RequestQueries | None = None,
     multiprocess_dir: str | os.PathLike[str] | None = None,
     max_series: int = DEFAULT_MAX_ROUTE_SERIES,
 ) -> Any:
@@ -71,10 +71,17 @@ def instrument(
 
     ``prometheus_client`` brings in the metrics of its default registry (True), of the
     given registry, or none (False). ``runtime`` adds process, GC and event-loop lag
-    metrics. The README's options table says what each of the others does.
+    metrics. ``queries`` counts each request's database queries
+    (``folio_metrics.db.DatabaseMetrics``). The README's options table says the rest.
     """
     if metrics_path is not None and not metrics_path.startswith("/"):
         raise ValueError(f"metrics_path must start with '/', got {metrics_path!r}")
+    if isinstance(exclude, str):
+        raise TypeError(f"exclude takes a list of templates or patterns, not the str {exclude!r}")
+    if token is not None and not token.strip():
+        raise ValueError("token is blank: pass None to serve the metrics without one")
+    if registry is not None and multiprocess_dir is not None:
+        raise ValueError("pass multiprocess_dir to create_registry(), not beside registry=")
     if registry is None:
         registry = create_registry(multiprocess_dir=multiprocess_dir)
     http = HttpMetrics(
@@ -88,11 +95,15 @@ def instrument(
     )
     if prometheus_client is not False:
         source = REGISTRY if prometheus_client is True else prometheus_client
-        registry.bridge(PrometheusClientMetrics(registry.families, source))
-    on_start = None
+        bridge = PrometheusClientMetrics(
+            registry.families, source, on_error=registry.record_hook_error
+        )
+        registry.bridge(bridge)
+    # Started on the event loop by the first scope (lifespan or request) the app sees.
+    on_start = StoragePublisher(registry).start
     if runtime:
         export_process_metrics(registry)
-        on_start = LoopLagSampler(registry).start
+        on_start = LoopLagSampler(registry).start  # which publishes on its tick too
     resolver = resolver or resolver_for(app) or _unmatched
     endpoint = MetricsEndpoint(registry, token=token) if metrics_path is not None else None
     options: dict[str, Any] = {
@@ -101,6 +112,7 @@ def instrument(
         "exclude": Exclusions([*exclude, *([metrics_path] if metrics_path else [])]),
         "extra_label": extra_label,
         "on_start": on_start,
+        "queries": queries,
     }
     if hasattr(app, "add_middleware") and hasattr(app, "router"):
         # Starlette and FastAPI: the same object, with a route and a middleware added.
@@ -108,7 +120,8 @@ def instrument(
             from starlette.routing import Route
 
             route = Route(metrics_path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
-            app.router.routes.append(route)
+            # First, so that no catch-all route or mount of the app's can hide it.
+            app.router.routes.insert(0, route)
         app.add_middleware(MetricsMiddleware, **options)
         return app
     return InstrumentedApp(MetricsMiddleware(app, **options), metrics_path, endpoint)
@@ -129,7 +142,7 @@ class InstrumentedApp:
         if (
             self.endpoint is not None
             and scope["type"] == "http"
-            and scope["path"] == self.metrics_path
+            and scope["path"].removeprefix(scope.get("root_path", "")) == self.metrics_path
         ):
             await self.endpoint(scope, receive, send)
             return

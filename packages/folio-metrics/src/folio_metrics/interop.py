@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -27,8 +27,11 @@ class PrometheusClientMetrics:
         own_names: Container[str],
         source: CollectorRegistry = REGISTRY,
         skip_prefixes: tuple[str, ...] = DEFAULT_COLLECTOR_PREFIXES,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
-        """``own_names`` are the registry's family names, which must not be served twice."""
+        """``own_names`` are the registry's family names, which must not be served twice;
+        ``on_error`` is told when the source fails, which then adds nothing to the scrape."""
+        self.on_error = on_error
         self.source = source
         self.own_names = own_names
         self.skip_prefixes = skip_prefixes
@@ -36,7 +39,14 @@ class PrometheusClientMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """The source's metrics, each name at most once in the scrape."""
-        for metric in self.source.collect():
+        try:
+            metrics = list(self.source.collect())
+        except Exception:
+            if self.on_error is None:
+                raise
+            self.on_error("prometheus_client")
+            return
+        for metric in metrics:
             if metric.name.startswith(self.skip_prefixes):
                 continue
             if metric.name in self.own_names:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from folio_metrics.asgi import Scope
 
+MAX_ANSWERS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class ExtraLabel:
@@ -22,6 +24,10 @@ class ExtraLabel:
     allowed: frozenset[str]
     other: str = "other"
 
+    def __post_init__(self) -> None:
+        if isinstance(self.allowed, str):
+            raise TypeError(f"ExtraLabel {self.name!r}: allowed must be a set of values, not a str")
+
     def __call__(self, scope: Scope) -> str:
         """This request's value for the label, bounded to ``allowed``."""
         value = self.value(scope)
@@ -32,6 +38,8 @@ class Exclusions:
     """Route templates left unrecorded: named exactly, or matched whole by a pattern."""
 
     def __init__(self, rules: Iterable[str | re.Pattern[str]] = ()) -> None:
+        if isinstance(rules, str):
+            raise TypeError(f"exclude takes a list of templates or patterns, not the str {rules!r}")
         rules = list(rules)
         self.exact = frozenset(rule for rule in rules if isinstance(rule, str))
         self.patterns = tuple(rule for rule in rules if isinstance(rule, re.Pattern))
@@ -46,6 +54,8 @@ class Exclusions:
                 or any(pattern.fullmatch(template) for pattern in self.patterns)
             )
             if isinstance(template, str):
+                if len(self._answers) >= MAX_ANSWERS:
+                    self._answers.clear()  # a resolver that returns raw paths: stay bounded
                 self._answers[template] = answer
         return answer
 

@@ -179,10 +179,10 @@ class MetricsMiddleware:
             scope[ROUTE_SCOPE_KEY] = endpoint
             excluded = endpoint in self.exclude
             if not excluded:
-                extra = self.extra_label(scope) if self.extra_label is not None else ""
+                extra = self._extra(scope) if self.extra_label is not None else ""
+                query_token = self.queries.start() if self.queries is not None else None
                 children = self.metrics.bind(method, endpoint, extra)
                 children.in_progress.inc()
-                query_token = self.queries.start() if self.queries is not None else None
         except Exception:
             self.metrics.registry.record_hook_error("http_middleware")
             excluded = True
@@ -207,6 +207,15 @@ class MetricsMiddleware:
                     self.queries.finish(query_token, endpoint)
             except Exception:
                 self.metrics.registry.record_hook_error("http_middleware")
+
+    def _extra(self, scope: Scope) -> str:
+        """The extra label's value; its ``other`` value, counted, if the hook fails."""
+        assert self.extra_label is not None
+        try:
+            return self.extra_label(scope)
+        except Exception:
+            self.metrics.registry.record_hook_error("extra_label")
+            return self.extra_label.other
 
     def _start(self) -> None:
         on_start, self.on_start = self.on_start, None

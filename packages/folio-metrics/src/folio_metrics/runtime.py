@@ -93,3 +93,27 @@ class LoopLagSampler:
                 # files if someone damaged them.
                 self.registry.run_collect_hooks()
                 self.registry.maintain()
+
+
+class StoragePublisher:
+    """Across workers, publishes this worker's scrape-time values and repairs its files.
+
+    Only the scraped worker renders, so the others run their hooks (pool sizes, GC counts)
+    on a tick instead. ``LoopLagSampler`` does the same on its own tick.
+    """
+
+    def __init__(self, registry: MetricsRegistry, interval: float = 0.5) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin publishing, on the running event loop."""
+        if self._task is None and self.registry.storage is not None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="publish")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.registry.run_collect_hooks()
+            self.registry.maintain()

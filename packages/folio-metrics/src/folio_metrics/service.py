@@ -56,8 +56,9 @@ class ServiceMetrics:
 
         endpoint = MetricsEndpoint(self.registry, token=token, refusal_hint=refusal_hint)
         # A plain Starlette route: the endpoint is an ASGI app, not a FastAPI handler.
-        app.router.routes.append(
-            Route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+        # First, so that no catch-all route or mount of the app's can hide it.
+        app.router.routes.insert(
+            0, Route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
         )
         app.add_middleware(
             MetricsMiddleware,

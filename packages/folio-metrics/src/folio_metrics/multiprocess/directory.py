@@ -1,20 +1,14 @@
 """The directory workers share: live workers' files, one archive, and merging them.
 
-When a worker dies its counters and histograms must not be lost, and its files must not
-pile up. ``compact`` folds a dead worker's summed series into ``archive.json`` and deletes
-its files, so storage stays bounded however often workers recycle: the live workers' files
-plus one archive holding at most one entry per series. Gauges die with their worker.
+``compact`` folds a dead worker's counters and histograms into ``archive.json`` and deletes
+its files, so storage stays bounded however often workers recycle; gauges die with their
+worker. A lock file orders compaction (exclusive) against merging (shared), and the archive
+names the files it folded in, so that no worker is ever counted twice or not at all.
 
-A lock file orders compaction (exclusive) against merging (shared), so a scrape never
-sees a dead worker both in the archive and in its own files, nor in neither. The archive
-also names the files it folded in: were the process to die after writing the archive but
-before deleting them, they are skipped, never counted twice.
-
-Nothing in the directory can fail a merge or a compaction. A file that is truncated,
-damaged or holds senseless values is moved to ``quarantine/`` for inspection and left
-out; a dead worker's file gives up what can still be trusted first. Faults are counted:
-those found while merging in ``faults``, for the worker to export, and those found while
-compacting in the archive itself, since the supervisor that compacts exports nothing.
+Nothing in the directory can fail a merge or a compaction: a damaged file is moved to
+``quarantine/`` and left out, after a dead worker's file gives up what can be trusted.
+Faults found while merging are counted in ``faults``, for the worker to export; those found
+while compacting in the archive itself.
 """
 
 from __future__ import annotations
@@ -37,18 +31,12 @@ from folio_metrics.multiprocess.checks import (
     os_reason,
 )
 from folio_metrics.multiprocess.files import from_a_run, pid_alive, worker_pid
+from folio_metrics.multiprocess.lock import DirectoryLock
 from folio_metrics.multiprocess.merged import Merged
 from folio_metrics.multiprocess.quarantine import is_set_aside, set_aside
 from folio_metrics.multiprocess.reader import SegmentReader, salvage
 from folio_metrics.multiprocess.store import SUMMED, Segment
 from folio_metrics.multiprocess.writer import WorkerStore
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: the library still imports, for one process only
-    fcntl = None  # type: ignore[assignment]
-
-LOCK = ".lock"
 
 logger = logging.getLogger("folio_metrics")
 
@@ -57,11 +45,7 @@ class MetricsDirectory:
     """One service's shared metrics directory, as every worker (and the supervisor) sees it."""
 
     def __init__(self, path: Path, *, is_alive: Callable[[int], bool] = pid_alive) -> None:
-        if fcntl is None:
-            raise RuntimeError(
-                "metrics shared between worker processes need POSIX file locks (fcntl), "
-                "which this platform lacks; run one process, or unset FOLIO_METRICS_DIR"
-            )
+        self.lock = DirectoryLock(path)
         if path.exists() and not path.is_dir():
             raise ValueError(f"metrics directory {path} is not a directory")
         self.path = path
@@ -87,7 +71,7 @@ class MetricsDirectory:
     def compact(self) -> int:
         """Fold dead workers' files into the archive and delete them; the files removed."""
         try:
-            with self._locked(fcntl.LOCK_EX):
+            with self._locked(self.lock.exclusive):
                 return self._compact()
         except OSError as error:  # the directory refused the archive, or the lock
             self._notice(os_reason(error), "compaction", f"dead workers stay unfolded: {error}")
@@ -97,7 +81,7 @@ class MetricsDirectory:
         """The archive plus every live worker's files, read under the shared lock."""
         merged = Merged()
         try:
-            with self._locked(fcntl.LOCK_SH):
+            with self._locked(self.lock.shared):
                 self._merge(merged)
         except OSError as error:
             self._notice(os_reason(error), "merge", f"the directory cannot be read: {error}")
@@ -112,7 +96,7 @@ class MetricsDirectory:
         """
         with contextlib.ExitStack() as stack:
             try:
-                stack.enter_context(self._locked(fcntl.LOCK_EX))
+                stack.enter_context(self._locked(self.lock.exclusive))
             except OSError as error:
                 self._notice(os_reason(error), "lock", f"the directory cannot be locked: {error}")
             yield
@@ -186,19 +170,11 @@ class MetricsDirectory:
         for gone in self._readers.keys() - set(names):
             self._forget(gone)
 
-    @contextlib.contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
+    def _locked(
+        self, mode: Callable[[], contextlib.AbstractContextManager[None]]
+    ) -> contextlib.AbstractContextManager[None]:
         self._ensure_exists()
-        try:
-            descriptor = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            # A read-only directory or mount: flock works as well on a read-only descriptor.
-            descriptor = os.open(self.path / LOCK, os.O_RDONLY)
-        try:
-            fcntl.flock(descriptor, mode)
-            yield
-        finally:
-            os.close(descriptor)  # closing releases the lock
+        return mode()
 
     def _ensure_exists(self) -> None:
         """Recreate the directory if it was deleted; the workers then republish into it."""

@@ -131,6 +131,7 @@ class WorkerMetrics:
         """
         self._placing = threading.RLock()  # another thread may have held them at the fork
         self._merging = threading.Lock()
+        self.directory.lock.after_fork()
         self.directory.faults.take()  # found by the parent, which counts them itself
         inherited, self.store = self.store, self.directory.open_worker()
         self.live_pids = [os.getpid()]
