@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -180,7 +181,9 @@ def entries(module: ModuleType | None = None) -> list[Entry]:
         elif inspect.isroutine(obj):
             found.append(Entry(name, _format(name, inspect.signature(obj)), _own_doc(obj), 2))
         else:
-            found.append(Entry(name, f"{name} = {obj!r}", _constant_comment(module, name), 2))
+            # Double quotes, as ruff formats the Python blocks of this page.
+            value = json.dumps(obj) if isinstance(obj, str) else repr(obj)
+            found.append(Entry(name, f"{name} = {value}", _constant_comment(module, name), 2))
     return found
 
 
