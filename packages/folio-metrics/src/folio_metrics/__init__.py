@@ -42,6 +42,7 @@ from folio_metrics.middleware import (
     PeerTracker,
     RequestQueries,
 )
+from folio_metrics.protobuf import PROTOBUF_CONTENT_TYPE, render_protobuf
 from folio_metrics.registry import MetricsRegistry
 from folio_metrics.routes import (
     UNMATCHED,
@@ -62,6 +63,7 @@ from folio_metrics.tracing import trace_exemplar
 __all__ = [
     "DIRECTORY_ENV",
     "OVERFLOW_LABEL_VALUE",
+    "PROTOBUF_CONTENT_TYPE",
     "ROUTE_SCOPE_KEY",
     "SERVER_STATUS_SCOPE_KEY",
     "UNMATCHED",
@@ -97,6 +99,7 @@ __all__ = [
     "export_process_metrics",
     "instrument",
     "render",
+    "render_protobuf",
     "reset_multiprocess_dir",
     "resolve_path",
     "resolver_for",

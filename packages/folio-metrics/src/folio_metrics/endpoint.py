@@ -1,8 +1,8 @@
 """The ASGI app that serves a registry: negotiated format, gzip, optional bearer token.
 
 A render never stalls requests for long: the scrape-time hooks and the merge across workers
-run in a worker thread, then the text is built on the event loop a few dozen series at a
-time, compressing as it goes, with requests served between pieces.
+run in a worker thread, then the text (or protobuf) is built on the event loop a few dozen
+series at a time, compressing as it goes, with requests served between pieces.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
+from collections.abc import Iterator
 
 from folio_metrics.asgi import Receive, Scope, Send
 from folio_metrics.bearer import bearer_matches
@@ -21,8 +22,15 @@ from folio_metrics.exposition import (
     render_chunks,
 )
 from folio_metrics.families import AnyFamily
-from folio_metrics.negotiation import accepts_gzip, wants_openmetrics
+from folio_metrics.negotiation import Format, accepts_gzip, negotiate
+from folio_metrics.protobuf import PROTOBUF_CONTENT_TYPE, encode_bridged, protobuf_chunks
 from folio_metrics.registry import MetricsRegistry
+
+CONTENT_TYPES: dict[Format, str] = {
+    "text": TEXT_CONTENT_TYPE,
+    "openmetrics": OPENMETRICS_CONTENT_TYPE,
+    "protobuf": PROTOBUF_CONTENT_TYPE,
+}
 
 # Level 1 compresses metrics text about 10x at a third of the default level's CPU.
 GZIP_LEVEL = 1
@@ -40,7 +48,7 @@ class MetricsEndpoint:
         self.token = token or None
         self.refusal_hint = refusal_hint
         # Per format, the render that has not begun yet: scrapes arriving meanwhile share it.
-        self._queued: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
+        self._queued: dict[tuple[Format, bool], asyncio.Future[bytes]] = {}
         # Renders of different formats take turns: across workers, each merges into the
         # same families, which another render may still be reading on the loop.
         self._rendering = asyncio.Lock()
@@ -56,14 +64,11 @@ class MetricsEndpoint:
             message = f"send 'Authorization: Bearer <{self.refusal_hint}>'"
             await _error(send, 401, message, challenge)
             return
-        openmetrics = wants_openmetrics(headers.get(b"accept", ""))
+        chosen = negotiate(headers.get(b"accept", ""))
         compressed = accepts_gzip(headers.get(b"accept-encoding", ""))
-        body = await self._render(openmetrics, compressed)
+        body = await self._render(chosen, compressed)
         response_headers = [
-            (
-                b"content-type",
-                (OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE).encode(),
-            ),
+            (b"content-type", CONTENT_TYPES[chosen].encode()),
             (b"cache-control", b"no-store"),
             (b"vary", b"Accept, Accept-Encoding"),
         ]
@@ -75,47 +80,52 @@ class MetricsEndpoint:
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
 
-    async def _render(self, openmetrics: bool, compressed: bool) -> bytes:
+    async def _render(self, chosen: Format, compressed: bool) -> bytes:
         """A render that begins after this scrape arrived, shared with others that wait.
 
         Joining a render already under way would hand this scrape values from before it
         came: a scrape that timed out leaves its render running, and the next scrape, sent
         after new requests, would be answered without them.
         """
-        key = (openmetrics, compressed)
+        key = (chosen, compressed)
         queued = self._queued.get(key)
         if queued is None:
-            queued = asyncio.ensure_future(self._render_when_free(key, openmetrics, compressed))
+            queued = asyncio.ensure_future(self._render_when_free(key))
             self._queued[key] = queued
         return await asyncio.shield(queued)
 
-    async def _render_when_free(
-        self, key: tuple[bool, bool], openmetrics: bool, compressed: bool
-    ) -> bytes:
+    async def _render_when_free(self, key: tuple[Format, bool]) -> bytes:
         async with self._rendering:
             if self._queued.get(key) is asyncio.current_task():
                 del self._queued[key]  # begun: later scrapes queue the next one
-            return await self._render_now(openmetrics, compressed)
+            return await self._render_now(*key)
 
-    async def _render_now(self, openmetrics: bool, compressed: bool) -> bytes:
+    async def _render_now(self, chosen: Format, compressed: bool) -> bytes:
         self.registry.maintain()  # on the event loop, where this worker's series are updated
-        families, bridged = await asyncio.to_thread(self._collect, openmetrics)
+        families, bridged = await asyncio.to_thread(self._collect, chosen)
         compressor = (
             zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_HEADER) if compressed else None
         )
         parts = []
-        chunks = render_chunks(self.registry, families, openmetrics=openmetrics, bridged=bridged)
-        for chunk in chunks:
+        for chunk in self._chunks(chosen, families, bridged):
             parts.append(compressor.compress(chunk) if compressor is not None else chunk)
             await asyncio.sleep(0)  # requests that are ready run before the next piece
         if compressor is not None:
             parts.append(compressor.flush())
         return b"".join(parts)
 
-    def _collect(self, openmetrics: bool) -> tuple[list[AnyFamily], bytes]:
+    def _chunks(self, chosen: Format, families: list[AnyFamily], bridged: bytes) -> Iterator[bytes]:
+        if chosen == "protobuf":
+            return protobuf_chunks(self.registry, families, bridged=bridged)
+        openmetrics = chosen == "openmetrics"
+        return render_chunks(self.registry, families, openmetrics=openmetrics, bridged=bridged)
+
+    def _collect(self, chosen: Format) -> tuple[list[AnyFamily], bytes]:
         """In a worker thread: hooks, the merge, and the collectors that render themselves."""
         families = collect(self.registry)
-        return families, render_bridged(self.registry, openmetrics=openmetrics)
+        if chosen == "protobuf":
+            return families, encode_bridged(self.registry)
+        return families, render_bridged(self.registry, openmetrics=chosen == "openmetrics")
 
 
 async def _error(send: Send, status: int, message: str, extra: dict[str, str]) -> None:

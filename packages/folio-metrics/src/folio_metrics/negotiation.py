@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+Format = Literal["text", "openmetrics", "protobuf"]
+
 OPENMETRICS = "application/openmetrics-text"
+PROTOBUF = "application/vnd.google.protobuf"
+# The only protobuf served: delimited MetricFamily messages (not the text encodings).
+_PROTOBUF_PARAMETERS = {"proto": "io.prometheus.client.MetricFamily", "encoding": "delimited"}
 # 0.0.1 is the draft Prometheus still lists; 1.0.0 output satisfies it.
 _VERSIONS = frozenset({"1.0.0", "0.0.1"})
 
@@ -36,6 +43,32 @@ def wants_openmetrics(accept: str) -> bool:
         elif media_type in ("text/plain", "text/*", "*/*"):
             best_text = max(best_text, quality)
     return best_openmetrics > 0 and best_openmetrics >= best_text
+
+
+def wants_protobuf(accept: str) -> bool:
+    """True when delimited MetricFamily protobuf is acceptable and preferred at least as much
+    as either text format; only a client naming it gets it, never ``*/*``."""
+    best_protobuf = 0.0
+    best_other = 0.0
+    for media_type, quality, parameters in _weighted(accept):
+        if media_type == PROTOBUF:
+            if all(
+                parameters.get(key, "").strip('"') == value
+                for key, value in _PROTOBUF_PARAMETERS.items()
+            ):
+                best_protobuf = max(best_protobuf, quality)
+        elif media_type in ("text/plain", "text/*", "*/*") or (
+            media_type == OPENMETRICS and parameters.get("version", "1.0.0") in _VERSIONS
+        ):
+            best_other = max(best_other, quality)
+    return best_protobuf > 0 and best_protobuf >= best_other
+
+
+def negotiate(accept: str) -> Format:
+    """The format to serve for ``accept``: protobuf, OpenMetrics or text, in that order."""
+    if wants_protobuf(accept):
+        return "protobuf"
+    return "openmetrics" if wants_openmetrics(accept) else "text"
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
