@@ -95,12 +95,16 @@ class Server:
             if sample.name == "http_requests_total"
         }
 
-    def scrapes_once_settled(self, times: int = 6) -> list[dict[Key, float]]:
-        """``times`` scrapes, taken once the last answers are counted (a worker records a
-        request just after the client has its answer); any worker may render each."""
+    def settle(self) -> None:
+        """Wait until the last answers are counted: a worker records a request just after
+        the client has its answer."""
         deadline = time.monotonic() + 5
         while self.scrape() != _nonzero(self.answered) and time.monotonic() < deadline:
             time.sleep(0.1)
+
+    def scrapes_once_settled(self, times: int = 6) -> list[dict[Key, float]]:
+        """``times`` scrapes, taken once settled; any worker may render each."""
+        self.settle()
         return [self.scrape() for _ in range(times)]
 
     def worker_files(self) -> list[str]:
@@ -158,7 +162,9 @@ def test_gunicorn_recycled_and_killed_workers_count_exactly_in_bounded_storage(
     server = serve(_gunicorn())
     first = _booted(server, at_least=3)
     server.send(BATCH * 10)
-    # Killed between batches: nothing is in flight, so every answer sent was counted.
+    # Killed between batches once settled: nothing is in flight and every answer is counted.
+    # A kill in the instant between an answer and its count would lose that one request.
+    server.settle()
     victim = next(pid for pid in sorted(server.pids) if _ours(server, pid))
     os.kill(victim, signal.SIGKILL)
     _wait_for(lambda: not _ours(server, victim), f"worker {victim} to die")
