@@ -14,6 +14,7 @@ import yaml
 from folio.dashboards import BUILDERS, stale, write
 from folio.dashboards.model import DATASOURCE_UID, SCHEMA_VERSION
 from tests.dashboards.panels import DASHBOARDS, load, names, query_variables, targets
+from tests.deploy.histogram_forms import one_sided
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
@@ -126,3 +127,8 @@ def test_docs_describe_every_panel() -> None:
             if f"| {target} |" not in section[0]:
                 missing.append((name, target))
     assert missing == []
+
+
+def test_panels_read_native_histograms_in_both_forms() -> None:
+    """Each panel query on a native family reads the native series, else the classic ones."""
+    assert one_sided([target.expr for target in targets()]) == []

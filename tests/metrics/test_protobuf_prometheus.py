@@ -70,6 +70,13 @@ def _query(prometheus: str, promql: str) -> dict[str, float]:
     }
 
 
+def _text_value(text: str, sample: str, endpoint: str) -> float:
+    """The value of ``sample`` for ``endpoint`` in a text scrape."""
+    prefix = f'{sample}{{method="GET",endpoint="{endpoint}"}} '
+    (line,) = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
 def test_real_prometheus_scrapes_protobuf(tmp_path: Path) -> None:
     """Prometheus 2.42 with native histograms on negotiates protobuf and stores exact values."""
     binary = shutil.which("prometheus") or unavailable(
@@ -109,19 +116,31 @@ def test_real_prometheus_scrapes_protobuf(tmp_path: Path) -> None:
             httpx.get(f"{app}{path}", timeout=5)
         users = "/users/{user_id}"
         expected = {users: 5.0, "<unmatched>": 2.0}
+        # Request durations are native: 2.42 keeps the native series and drops the classic.
         wait_for(
-            lambda: _query(prometheus, "http_request_duration_seconds_count") == expected,
+            lambda: (
+                _query(prometheus, "histogram_count(http_request_duration_seconds)") == expected
+            ),
             20,
             "Prometheus to scrape the requests",
             log,
         )
         assert _query(prometheus, "http_requests_total") == expected
-        assert _query(prometheus, 'http_request_duration_seconds_bucket{le="+Inf"}') == expected
-        in_buckets = _query(
-            prometheus, "count by (endpoint) (http_request_duration_seconds_bucket)"
+        assert _query(prometheus, "http_request_duration_seconds_count") == {}
+        rate = "histogram_count(rate(http_request_duration_seconds[1m]))"
+        wait_for(lambda: set(_query(prometheus, rate)) == set(expected), 10, rate, log)
+        text = httpx.get(f"{app}/metrics", timeout=5).text  # the same values as in text
+        assert f'http_request_duration_seconds_bucket{{method="GET",endpoint="{users}"' in text
+        sums = _query(prometheus, "histogram_sum(http_request_duration_seconds)")
+        assert sums[users] == pytest.approx(
+            _text_value(text, "http_request_duration_seconds_sum", users)
         )
-        text = httpx.get(f"{app}/metrics", timeout=5).text  # the same buckets as in text
-        assert in_buckets[users] == text.count(f'_seconds_bucket{{method="GET",endpoint="{users}"')
+        # Request sizes stay classic, bucket for bucket as in text.
+        assert _query(prometheus, 'http_request_size_bytes_bucket{le="+Inf"}') == expected
+        in_buckets = _query(prometheus, "count by (endpoint) (http_request_size_bytes_bucket)")
+        assert in_buckets[users] == text.count(
+            f'request_size_bytes_bucket{{method="GET",endpoint="{users}"'
+        )
         (target,) = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"][
             "activeTargets"
         ]

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from folio.stack.prometheus import Targets, deploy_dir, write_config
+from folio.stack.prometheus import (
+    Targets,
+    command,
+    deploy_dir,
+    histogram_settings,
+    prometheus_binary,
+    version,
+    write_config,
+)
+from tests.metrics.promtool import promtool
 
 TARGETS = Targets("127.0.0.1:4001", "127.0.0.1:4000", "127.0.0.1:4090")
 
@@ -63,3 +74,57 @@ def test_alerts_go_to_the_alertmanager_named_or_nowhere(tmp_path: Path) -> None:
     config = yaml.safe_load(write_config(tmp_path / "a", TARGETS, alertmanager="h:9").read_text())
     assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["h:9"]}]}]}
     assert "alerting" not in yaml.safe_load(write_config(tmp_path / "b", TARGETS).read_text())
+
+
+def test_prometheus_starts_with_native_histograms_on(tmp_path: Path) -> None:
+    """`folio run` starts Prometheus with the native-histograms feature flag."""
+    line = command("prometheus", tmp_path / "prometheus.yml", tmp_path / "data", "h:9090")
+    assert "--enable-feature=native-histograms" in line
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        (None, {}),
+        ((2, 42), {}),
+        ((2, 45), {"scrape_classic_histograms": True}),
+        ((3, 7), {"always_scrape_classic_histograms": True}),
+        ((3, 8), {"always_scrape_classic_histograms": True, "scrape_native_histograms": True}),
+        ((3, 9), {"always_scrape_classic_histograms": True, "scrape_native_histograms": True}),
+    ],
+)
+def test_histogram_settings_follow_the_version(
+    release: tuple[int, int] | None, expected: dict[str, bool]
+) -> None:
+    """Each version gets the keys it knows that keep classic series beside native ones."""
+    assert histogram_settings(release) == expected
+
+
+def test_only_the_folio_jobs_get_histogram_settings(tmp_path: Path) -> None:
+    """The settings go onto the folio jobs, and none onto Prometheus's own job."""
+    jobs = _jobs(write_config(tmp_path, TARGETS, release=(3, 8)))
+    for name in ("folio-api", "folio-web"):
+        assert jobs[name]["scrape_native_histograms"] is True
+        assert jobs[name]["always_scrape_classic_histograms"] is True
+    assert "scrape_native_histograms" not in jobs["prometheus"]
+
+
+def test_the_installed_prometheus_accepts_what_is_written_for_it(tmp_path: Path) -> None:
+    """promtool of the installed version passes the config written for that version.
+
+    The same promtool refuses the 3.8 config, so the keys really depend on the version.
+    """
+    binary = prometheus_binary()
+    release = version(binary)
+    if binary is None or release is None:
+        pytest.skip("no prometheus on PATH")
+    written = write_config(tmp_path / "installed", TARGETS, release=release)
+    check = [promtool(), "check", "config", "--syntax-only", str(written)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    if release < (3, 8):
+        newer = write_config(tmp_path / "newer", TARGETS, release=(3, 8))
+        check[-1] = str(newer)
+        refused = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+        assert refused.returncode != 0
+        assert "scrape_native_histograms" in refused.stdout + refused.stderr

@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from folio.web.app import create_app
 from folio.web.settings import WebSettings
 from folio.web.status_queries import CHARTS, RANGES
+from tests.deploy.histogram_forms import one_sided
 from tests.web.conftest import Site
 
 PROMETHEUS = "http://prometheus.test:9090"
@@ -250,3 +251,9 @@ def test_prometheus_url_must_be_http() -> None:
 def test_blank_status_token_means_open() -> None:
     """A blank FOLIO_STATUS_TOKEN is no token, not one that an empty Bearer would match."""
     assert WebSettings(status_token=SecretStr("  ")).status_token is None
+
+
+def test_charts_read_native_histograms_in_both_forms() -> None:
+    """Each chart on a native family reads the native series, else the classic buckets."""
+    exprs = [query.promql for chart in CHARTS.values() for query in chart.queries]
+    assert one_sided(exprs) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from folio.dashboards.model import JSON, Query, Row, dashboard, heatmap, query_variable, stat
 from folio.dashboards.model import timeseries as series
-from folio.dashboards.promql import error_ratio, quantile, rate, zero_filled
+from folio.dashboards.promql import distribution, error_ratio, quantile, rate, zero_filled
 from folio.dashboards.runtime import runtime_row
 
 SERVICE = 'job=~"$job", instance=~"$instance"'
@@ -99,11 +99,7 @@ def _requests() -> Row:
             heatmap(
                 "Latency distribution",
                 "Is latency one population or several (a fast path and a slow one)?",
-                Query(
-                    f"sum by (le) (increase({latency}_bucket{{{ENDPOINTS}}}[$__rate_interval]))",
-                    "{{le}}",
-                    heatmap=True,
-                ),
+                Query(distribution(latency, ENDPOINTS), "{{le}}", heatmap=True),
                 unit="s",
             ),
             series(

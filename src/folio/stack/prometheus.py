@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,12 @@ CONFIG_NAME = "prometheus.yml"
 # /classic/ (2.42.0+ds: /targets answers 404, /classic/targets 200). The version number
 # alone does not tell the two apart, so the running server is asked.
 UI_PAGES = ("targets", "alerts")
+# Native histograms: on 2.40-3.7 this flag makes Prometheus ask for protobuf and store
+# native histograms; on 3.8 it only makes scrape_native_histograms default to true, and
+# from 3.9 it does nothing (histogram_settings() covers those). Harmless everywhere: a
+# Prometheus that does not know a feature name logs it and starts.
+NATIVE_HISTOGRAMS_FLAG = "--enable-feature=native-histograms"
+VERSION = re.compile(r"version (\d+)\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,40 @@ def command(binary: str, config: Path, storage: Path, address: str) -> list[str]
         f"--storage.tsdb.path={storage}",
         f"--web.listen-address={address}",
         "--web.enable-lifecycle",
+        NATIVE_HISTOGRAMS_FLAG,
     ]
+
+
+def version(binary: str | None) -> tuple[int, int] | None:
+    """(major, minor) of the Prometheus ``binary``, from ``--version``; None if unknown."""
+    if binary is None:
+        return None
+    try:
+        # The binary is the one `folio run` itself starts (prometheus_binary()).
+        result = subprocess.run(  # noqa: S603
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = VERSION.search(result.stdout + result.stderr)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def histogram_settings(release: tuple[int, int] | None) -> dict[str, bool]:
+    """Scrape-config keys that make ``release`` store native and classic series both.
+
+    Without them, 2.40-2.44 with the flag keep only the native series of a family served
+    both ways. Each key exists only from the version that added it, and Prometheus refuses
+    a config with a key it does not know, so an unknown version gets none.
+    """
+    if release is None or release < (2, 45):
+        return {}
+    if release < (3, 0):
+        return {"scrape_classic_histograms": True}
+    settings = {"always_scrape_classic_histograms": True}
+    if release >= (3, 8):
+        settings["scrape_native_histograms"] = True
+    return settings
 
 
 def write_config(
@@ -60,10 +101,13 @@ def write_config(
     interval: str | None = None,
     alertmanager: str | None = None,
     source: Path | None = None,
+    release: tuple[int, int] | None = None,
 ) -> Path:
     """Copy the repo's config to ``destination`` with these targets, interval and token.
 
     Alerts go to the Alertmanager at ``alertmanager`` (host:port), or nowhere without one.
+    The folio jobs get the histogram settings of Prometheus ``release`` (None: the version
+    of the ``prometheus`` on PATH).
     """
     source = source or deploy_dir() / "prometheus" / CONFIG_NAME
     config: dict[str, Any] = yaml.safe_load(source.read_text())
@@ -82,9 +126,12 @@ def write_config(
     else:
         config.pop("alerting", None)
     destination.mkdir(parents=True, exist_ok=True)
+    histograms = histogram_settings(release or version(prometheus_binary()))
     for job in config["scrape_configs"]:
         if job["job_name"] in addresses:
             job["static_configs"][0]["targets"] = [addresses[job["job_name"]]]
+        if job["job_name"].startswith("folio-"):
+            job.update(histograms)
         if token and job["job_name"].startswith("folio-"):
             job["authorization"] = {
                 "type": "Bearer",

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import httpx
-from folio_metrics import MetricsRegistry
+from folio_metrics import MetricsRegistry, NativeBuckets
 
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _RETRY_PAUSE = 0.05
@@ -50,6 +50,7 @@ class ApiClient:
             "Time folio-web waited for each folio-api call, retries included.",
             ("endpoint",),
             buckets=CALL_BUCKETS,
+            native=NativeBuckets(),
         )
 
     async def get_json(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:

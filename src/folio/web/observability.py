@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from folio_metrics import ServiceMetrics
+from folio_metrics import NativeBuckets, ServiceMetrics
 
 from folio import __version__
 from folio.web.settings import WebSettings
@@ -33,6 +33,7 @@ class WebObservability(ServiceMetrics):
             "Time to render a page on the server, its folio-api calls included.",
             ("route",),
             buckets=SSR_BUCKETS,
+            native=NativeBuckets(),
         )
         self.client_errors = self.registry.counter(
             "client_errors_total",

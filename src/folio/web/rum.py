@@ -10,6 +10,7 @@ from folio_metrics import (
     UNMATCHED,
     CounterFamily,
     MetricsRegistry,
+    NativeBuckets,
     StarletteRouteResolver,
     resolve_path,
 )
@@ -82,6 +83,7 @@ class RumMetrics:
                 ("route",),
                 buckets=VITAL_BUCKETS[name],
                 max_series=routes,
+                native=NativeBuckets(),
             )
             for name in VITALS
         }

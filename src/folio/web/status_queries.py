@@ -47,9 +47,21 @@ class TimeRange:
     step: int
 
 
+def _quantile(q: float, histogram: str, by: str, window: str) -> str:
+    """The q-quantile of a histogram folio serves as native and classic, whichever is stored.
+
+    A Prometheus with native histograms on stores only the native series on 2.40-2.44; one
+    without the feature only the classic ``_bucket`` series. Both halves give the same labels,
+    so ``or`` keeps the native value where there are both.
+    """
+    native = f"sum{f' by ({by})' if by else ''} (rate({histogram}[{window}]))"
+    classic = f"sum by ({f'{by}, ' if by else ''}le) (rate({histogram}_bucket[{window}]))"
+    return f"histogram_quantile({q}, {native}) or histogram_quantile({q}, {classic})"
+
+
 def _vital_p75(vital: str) -> Query:
-    metric = f"web_vitals_{vital.lower()}_seconds_bucket"
-    return Query(f"histogram_quantile(0.75, sum by (le) (rate({metric}[5m])))", name=vital)
+    metric = f"web_vitals_{vital.lower()}_seconds"
+    return Query(_quantile(0.75, metric, "", "5m"), name=vital)
 
 
 _ERRORS = 'sum by (job) (rate(http_requests_total{status=~"5.."}[1m]))'
@@ -79,8 +91,7 @@ CHARTS: dict[str, Chart] = {
             "seconds",
             (
                 Query(
-                    "histogram_quantile(0.95, sum by (job, le) "
-                    "(rate(http_request_duration_seconds_bucket[1m])))",
+                    _quantile(0.95, "http_request_duration_seconds", "job", "1m"),
                     label="job",
                 ),
             ),

@@ -42,6 +42,7 @@ from folio_metrics.middleware import (
     PeerTracker,
     RequestQueries,
 )
+from folio_metrics.native import NativeBuckets
 from folio_metrics.protobuf import PROTOBUF_CONTENT_TYPE, render_protobuf
 from folio_metrics.registry import MetricsRegistry
 from folio_metrics.routes import (
@@ -83,6 +84,7 @@ __all__ = [
     "MetricsEndpoint",
     "MetricsMiddleware",
     "MetricsRegistry",
+    "NativeBuckets",
     "PeerTracker",
     "PrometheusClientMetrics",
     "RequestQueries",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_left
 from collections.abc import Mapping, MutableSequence
 from dataclasses import dataclass
+
+from folio_metrics.native import NativeBuckets
 
 # A series' numbers: a list in one process, a window on a shared file across workers.
 Cells = MutableSequence[float]
@@ -68,7 +71,8 @@ class GaugeChild:
 
 
 class HistogramChild:
-    """Per-bucket (not cumulative) counts in ``cells[:-1]``, the sum in ``cells[-1]``.
+    """Per-bucket (not cumulative) counts in ``cells[:len(bounds) + 1]``, the sum in
+    ``cells[-1]``.
 
     The renderer accumulates the buckets.
     """
@@ -115,7 +119,7 @@ class HistogramChild:
 
     @property
     def bucket_counts(self) -> list[int]:
-        return [int(count) for count in self.cells[:-1]]
+        return [int(count) for count in self.cells[: len(self.bounds) + 1]]
 
     @property
     def sum(self) -> float:
@@ -124,3 +128,72 @@ class HistogramChild:
     @property
     def count(self) -> int:
         return sum(self.bucket_counts)
+
+
+class NativeHistogramChild(HistogramChild):
+    """A histogram series counted in classic buckets and, after them, in native ones.
+
+    Its cells are the classic buckets, the native zero bucket, the native buckets from
+    ``native.lowest`` to ``native.highest``, and the sum last.
+    """
+
+    __slots__ = (
+        "_ceiling",
+        "_edges",
+        "_offset",
+        "_schema",
+        "_threshold",
+        "_top",
+        "_zero",
+        "native",
+    )
+
+    def __init__(
+        self,
+        label_values: tuple[str, ...],
+        label_text: str,
+        bounds: tuple[float, ...],
+        cells: Cells,
+        native: NativeBuckets,
+    ) -> None:
+        super().__init__(label_values, label_text, bounds, cells)
+        self.native = native
+        self._zero = len(bounds) + 1
+        self._top = self._zero + native.highest - native.lowest + 1
+        self._schema = native.schema
+        self._edges = native.edges
+        self._threshold = native.zero_threshold
+        self._ceiling = native.ceiling
+        # The cell of native bucket i is i + _offset, folding in index()'s constant part.
+        self._offset = self._zero + 1 - native.lowest - len(native.edges) + 1
+
+    def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
+        if not value >= 0:
+            raise ValueError(f"cannot observe {value}: native histograms count values >= 0")
+        cells = self.cells
+        index = bisect_left(self.bounds, value)
+        cells[index] += 1
+        if self._threshold < value < self._ceiling:
+            fraction, exponent = math.frexp(value)
+            cells[
+                (exponent << self._schema) + bisect_left(self._edges, fraction) + self._offset
+            ] += 1
+        elif value > self._threshold:  # past the top bucket, +Inf included
+            cells[self._top] += 1
+        else:
+            cells[self._zero] += 1
+        cells[-1] += value
+        if exemplar:
+            if self.exemplars is None:
+                self.exemplars = [None] * (len(self.bounds) + 1)
+            self.exemplars[index] = Exemplar(exemplar, value, time.time())
+
+    @property
+    def zero_count(self) -> int:
+        """Observations at or below the zero threshold."""
+        return int(self.cells[self._zero])
+
+    @property
+    def native_counts(self) -> list[float]:
+        """Each native bucket's count, bucket ``native.lowest`` first."""
+        return list(self.cells[self._zero + 1 : self._top + 1])

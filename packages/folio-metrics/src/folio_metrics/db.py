@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from folio_metrics.native import DEFAULT_NATIVE
 from folio_metrics.registry import MetricsRegistry
 
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -35,6 +36,7 @@ class DatabaseMetrics:
             "Time spent executing each SQL statement, by SQL verb.",
             ("operation",),
             buckets=QUERY_BUCKETS,
+            native=DEFAULT_NATIVE,
         )
         self.errors = registry.counter(
             "db_query_errors_total",

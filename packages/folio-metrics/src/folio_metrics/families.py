@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, Literal, TypeVar
 
-from folio_metrics.children import Cells, CounterChild, GaugeChild, HistogramChild
+from folio_metrics.children import (
+    Cells,
+    CounterChild,
+    GaugeChild,
+    HistogramChild,
+    NativeHistogramChild,
+)
 from folio_metrics.naming import check_buckets, check_label_name, check_name, label_text
+from folio_metrics.native import NativeBuckets
 
 # The label value of the one series a family sends observations to past its series cap.
 OVERFLOW_LABEL_VALUE = "__overflow__"
@@ -147,7 +154,8 @@ class GaugeFamily(Family[GaugeChild]):
 
 
 class HistogramFamily(Family[HistogramChild]):
-    """A histogram metric: its children count observations into fixed buckets."""
+    """A histogram metric: its children count observations into fixed buckets, and with
+    ``native`` into exponential ones too."""
 
     kind = "histogram"
 
@@ -162,6 +170,7 @@ class HistogramFamily(Family[HistogramChild]):
         on_overflow: OverflowHook | None = None,
         aggregate: Aggregate = "sum",
         allocate: Allocator = private_cells,
+        native: NativeBuckets | None = None,
     ) -> None:
         if "le" in label_names:
             raise ValueError(f"{name}: 'le' is reserved for histogram buckets")
@@ -175,12 +184,23 @@ class HistogramFamily(Family[HistogramChild]):
             allocate=allocate,
         )
         self.bounds = check_buckets(name, buckets)
+        if native is not None and self.bounds[0] < 0:
+            raise ValueError(
+                f"{name}: native buckets count values >= 0, but the first bucket is "
+                f"{self.bounds[0]}; leave native off for a histogram of negative values"
+            )
+        self.native = native
 
     def _new_child(self, label_values: tuple[str, ...]) -> HistogramChild:
         text = label_text(self.label_names, label_values)
-        # One cell per bucket, +Inf included, then one for the sum.
-        cells = self.allocate(label_values, len(self.bounds) + 2)
-        return HistogramChild(label_values, text, self.bounds, cells)
+        # One cell per bucket, +Inf included, then the native ones, then one for the sum.
+        classic = len(self.bounds) + 1
+        if self.native is None:
+            return HistogramChild(
+                label_values, text, self.bounds, self.allocate(label_values, classic + 1)
+            )
+        cells = self.allocate(label_values, classic + self.native.cell_count + 1)
+        return NativeHistogramChild(label_values, text, self.bounds, cells, self.native)
 
 
 # Any of the three kinds, as registries and renderers hold them.

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from folio_metrics.children import CounterChild, GaugeChild, HistogramChild
+from folio_metrics.native import DEFAULT_NATIVE, NativeBuckets
 from folio_metrics.registry import MetricsRegistry
 
 # An API answers in milliseconds; the tail up to 10 s catches a stuck database.
@@ -72,11 +73,13 @@ class HttpMetrics:
         const_labels: Mapping[str, str] | None = None,
         extra_label: str | None = None,
         group_status: bool = False,
+        native: NativeBuckets | None = DEFAULT_NATIVE,
     ) -> None:
         """``namespace`` prefixes every family name; ``buckets`` overrides a histogram's
         buckets by its unprefixed name; ``const_labels`` are added to every series;
-        ``extra_label`` names one more label whose value the middleware supplies; and
-        ``group_status`` counts status codes as ``2xx``, ``4xx`` and so on."""
+        ``extra_label`` names one more label whose value the middleware supplies;
+        ``group_status`` counts status codes as ``2xx``, ``4xx`` and so on; and ``native``
+        is how request durations count natively too (None: classic buckets only)."""
         unknown = set(buckets or ()) - set(HISTOGRAMS)
         if unknown:
             raise ValueError(
@@ -103,6 +106,7 @@ class HttpMetrics:
             route_labels,
             buckets=chosen["http_request_duration_seconds"],
             max_series=max_series,
+            native=native,
         )
         self.in_progress = registry.gauge(
             prefix + "http_requests_in_progress",

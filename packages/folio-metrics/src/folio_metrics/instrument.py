@@ -19,6 +19,7 @@ from folio_metrics.interop import PrometheusClientMetrics
 from folio_metrics.labels import Exclusions, ExtraLabel
 from folio_metrics.middleware import MetricsMiddleware, RequestQueries
 from folio_metrics.multiprocess import WorkerMetrics
+from folio_metrics.native import DEFAULT_NATIVE, NativeBuckets
 from folio_metrics.registry import MetricsRegistry
 from folio_metrics.routes import UNMATCHED, RouteResolver
 from folio_metrics.runtime import LoopLagSampler, StoragePublisher, export_process_metrics
@@ -59,6 +60,7 @@ def instrument(
     const_labels: Mapping[str, str] | None = None,
     extra_label: ExtraLabel | None = None,
     group_status: bool = False,
+    native: NativeBuckets | None = DEFAULT_NATIVE,
     resolver: RouteResolver | None = None,
     runtime: bool = False,
     prometheus_client: bool | CollectorRegistry = True,
@@ -71,7 +73,9 @@ def instrument(
 
     ``prometheus_client`` brings in the metrics of its default registry (True), of the
     given registry, or none (False). ``runtime`` adds process, GC and event-loop lag
-    metrics. ``queries`` counts each request's database queries
+    metrics. ``native`` sets how request durations count as a native histogram, served to
+    scrapers that ask for protobuf; None keeps classic buckets only. ``queries`` counts
+    each request's database queries
     (``folio_metrics.db.DatabaseMetrics``). The README's options table says the rest.
     """
     if metrics_path is not None and not metrics_path.startswith("/"):
@@ -92,6 +96,7 @@ def instrument(
         const_labels=const_labels,
         extra_label=extra_label.name if extra_label is not None else None,
         group_status=group_status,
+        native=native,
     )
     if prometheus_client is not False:
         source = REGISTRY if prometheus_client is True else prometheus_client

@@ -2,8 +2,9 @@
 
 The messages follow client_model's io/prometheus/client/metrics.proto (proto2), encoded by
 hand: each MetricFamily is preceded by its length as a varint. Counters are named as their
-samples are (``..._total``), since Prometheus takes a protobuf family's name as is, and
-histograms are classic ones, +Inf bucket included.
+samples are (``..._total``), since Prometheus takes a protobuf family's name as is.
+Histograms carry their classic buckets, +Inf included, and a native histogram's schema,
+zero bucket, spans and deltas after them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from prometheus_client.metrics_core import Metric as ClientMetric
 from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.samples import Sample
 
-from folio_metrics.children import Exemplar
+from folio_metrics.children import Exemplar, NativeHistogramChild
 from folio_metrics.exposition import SERIES_PER_CHUNK, collect
 from folio_metrics.families import CounterFamily, GaugeFamily, HistogramFamily
+from folio_metrics.native import sparse
 from folio_metrics.registry import Family, MetricsRegistry
 
 # The media type of the delimited MetricFamily stream, as Prometheus asks for it in Accept.
@@ -45,6 +47,18 @@ _LEN_2 = b"\x12"  # field 2: MetricFamily.help, LabelPair.value, Counter.exempla
 _LEN_3 = b"\x1a"  # field 3: Histogram.bucket, Bucket.exemplar, Exemplar.timestamp...
 _FAMILY_TYPE = b"\x18"  # MetricFamily.type = 3, varint
 _FAMILY_METRIC = b"\x22"  # MetricFamily.metric = 4
+# Histogram's native fields: schema = 5 (sint32), zero_threshold = 6 (double), zero_count
+# = 7 (uint64), positive_span = 12 (BucketSpan), positive_delta = 13 (sint64, sent packed),
+# exemplars = 16. BucketSpan: offset = 1 (sint32), length = 2 (uint32).
+_SCHEMA = b"\x28"
+_ZERO_THRESHOLD = b"\x31"
+_ZERO_COUNT = b"\x38"
+_POSITIVE_SPAN = b"\x62"
+_POSITIVE_DELTA = b"\x6a"
+_NATIVE_EXEMPLAR = b"\x82\x01"
+_SPAN_OFFSET = b"\x08"
+_SPAN_LENGTH = b"\x10"
+_NO_SPAN = _POSITIVE_SPAN + b"\x04" + _SPAN_OFFSET + b"\x00" + _SPAN_LENGTH + b"\x00"
 
 _pack_double = struct.Struct("<d").pack
 # Most lengths and counts are small: their varints are looked up, not built.
@@ -66,6 +80,10 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def _zigzag(value: int) -> bytes:
+    return _varint(value << 1 if value >= 0 else ((-value) << 1) - 1)
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -171,7 +189,7 @@ def _histogram(family: HistogramFamily) -> Iterator[bytes]:
     small = _SMALL
     for child in list(family.samples_children()):
         cells = list(child.cells)  # one read of the counts and the sum, consistent together
-        cumulative = list(accumulate(int(count) for count in cells[:-1]))
+        cumulative = list(accumulate(int(count) for count in cells[: len(bounds)]))
         total = cumulative[-1]
         head = [_UINT_1, _varint(total), _DOUBLE_2, _pack_double(cells[-1])]
         if child.exemplars is None:
@@ -189,8 +207,37 @@ def _histogram(family: HistogramFamily) -> Iterator[bytes]:
                 _field(_LEN_3, _bucket(count, bound, exemplar))
                 for count, bound, exemplar in zip(cumulative, bounds, child.exemplars, strict=True)
             ]
+        if isinstance(child, NativeHistogramChild):
+            buckets.append(_native(child, cells))
         body = b"".join(head + buckets)
         yield _label_pairs(names, child.label_values) + _field(_HISTOGRAM_TAG, body)
+
+
+def _native(child: NativeHistogramChild, cells: list[float]) -> bytes:
+    """The native fields of ``child``, from ``cells`` as read once for the whole message."""
+    native = child.native
+    zero = len(child.bounds) + 1
+    counts = cells[zero + 1 : -1]
+    schema, spans, deltas = sparse(counts, native.lowest, native.schema, native.max_buckets)
+    parts = [
+        _SCHEMA,
+        _zigzag(schema),
+        _ZERO_THRESHOLD,
+        _pack_double(native.zero_threshold),
+        _ZERO_COUNT,
+        _varint(int(cells[zero])),
+    ]
+    for offset, length in spans:
+        span = _SPAN_OFFSET + _zigzag(offset) + _SPAN_LENGTH + _varint(length)
+        parts.append(_field(_POSITIVE_SPAN, span))
+    if not spans:
+        parts.append(_NO_SPAN)
+    if deltas:
+        parts.append(_field(_POSITIVE_DELTA, b"".join(map(_zigzag, deltas))))
+    for exemplar in child.exemplars or ():
+        if exemplar is not None:
+            parts.append(_field(_NATIVE_EXEMPLAR, _our_exemplar(exemplar)))
+    return b"".join(parts)
 
 
 def _bucket(cumulative: int, bound: bytes, exemplar: Exemplar | None) -> bytes:

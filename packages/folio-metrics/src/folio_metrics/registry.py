@@ -17,6 +17,7 @@ from folio_metrics.families import (
     GaugeFamily,
     HistogramFamily,
 )
+from folio_metrics.native import NativeBuckets
 from folio_metrics.storage import SeriesStorage
 
 logger = logging.getLogger("folio_metrics")
@@ -112,8 +113,10 @@ class MetricsRegistry:
         buckets: Sequence[float],
         max_series: int | None = None,
         aggregate: Aggregate = "sum",
+        native: NativeBuckets | None = None,
     ) -> HistogramFamily:
-        """A histogram family with the given bucket upper bounds ("+Inf" is added)."""
+        """A histogram family with the given bucket upper bounds ("+Inf" is added), and
+        with ``native``, exponential buckets too, which the protobuf format exposes."""
         family = HistogramFamily(
             name,
             documentation,
@@ -122,6 +125,7 @@ class MetricsRegistry:
             max_series=max_series or self.default_max_series,
             on_overflow=self._count_overflow,
             aggregate=_check_aggregate(name, aggregate, local_allowed=False),
+            native=native,
         )
         return self._register(family)
 

@@ -60,6 +60,7 @@ def _empty_like(family: Family, extra: tuple[str, ...]) -> Family:
             label_names,
             buckets=family.bounds,
             max_series=_UNCAPPED,
+            native=family.native,
         )
     kind = CounterFamily if isinstance(family, CounterFamily) else GaugeFamily
     return kind(family.name, family.documentation, label_names, max_series=_UNCAPPED)
