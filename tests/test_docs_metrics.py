@@ -20,8 +20,10 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from folio.dashboards.promql import NATIVE_HISTOGRAMS
 from folio.web.app import create_app as create_web_app
 from folio.web.settings import WebSettings
+from tests.deploy.histogram_forms import one_sided
 from tests.factories import project_payload
 from tests.metrics.promtool import promtool
 
@@ -31,6 +33,9 @@ PARTS = {"folio-api": "folio-api (:3001)", "folio-web": "folio-web (:3000)"}
 FAMILY_HEADER = ["name", "type", "labels", "unit", "meaning"]
 BUCKET_HEADER = ["histogram", "buckets (upper bounds)"]
 EXAMPLE_HEADER = ["metric", "PromQL"]
+NATIVE = "Native histograms"
+NATIVE_HEADER = ["native histogram", "served by"]
+DOCS = DOC.parent
 NAME = re.compile(r"`([a-zA-Z_:][a-zA-Z0-9_:]*)`")
 QUERY = re.compile(r"^`(?P<query>[^`]+)`$")
 # A one-bucket selector in a query, e.g. web_vitals_lcp_seconds_bucket{le="2.5"}.
@@ -343,3 +348,59 @@ def test_every_example_query_parses(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def _documented_native() -> dict[str, str]:
+    """Each family the doc marks native, and which service serves it."""
+    rows = _rows(NATIVE, NATIVE_HEADER)
+    assert rows, f"docs/metrics.md has no table under '## {NATIVE}'"
+    return {_name(cells[0]): cells[1] for cells in rows}
+
+
+async def test_doc_marks_exactly_the_native_families(app: FastAPI) -> None:
+    """The native table lists each family either service counts natively, and no other."""
+    web = create_web_app(WebSettings())
+    try:
+        native = {
+            service: {
+                name
+                for name, family in registry.families.items()
+                if getattr(family, "native", None) is not None
+            }
+            for service, registry in (
+                ("folio-api", app.state.observability.registry),
+                ("folio-web", web.state.observability.registry),
+            )
+        }
+    finally:
+        await web.state.api.aclose()
+    served_by = {
+        name: (
+            "both"
+            if name in native["folio-api"] and name in native["folio-web"]
+            else "folio-api"
+            if name in native["folio-api"]
+            else "folio-web"
+        )
+        for name in native["folio-api"] | native["folio-web"]
+    }
+    assert _documented_native() == served_by
+    assert set(served_by) == NATIVE_HISTOGRAMS, "folio.dashboards.promql.NATIVE_HISTOGRAMS"
+
+
+def _doc_queries() -> list[str]:
+    """The PromQL of every doc page that ships queries: tables, blocks and code spans."""
+    queries = list(_all_queries())
+    for page in ("queries.md", "runbook.md", "dashboards.md", "metrics.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        queries += re.findall(r"```promql\n(.*?)```", text, flags=re.S)
+        spans = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
+        queries += [span for span in spans if "(" in span]
+    return queries
+
+
+def test_doc_queries_read_native_histograms_in_both_forms() -> None:
+    """Each documented query on a native family reads its native series and classic ones."""
+    queries = _doc_queries()
+    assert len(queries) > 100
+    assert one_sided(queries) == []

@@ -83,6 +83,10 @@ run "defaults" {
     error_message = "prometheus config"
   }
   assert {
+    condition     = yamldecode(local.prometheus_config).global.scrape_native_histograms == true && yamldecode(local.prometheus_config).global.always_scrape_classic_histograms == true
+    error_message = "Prometheus does not scrape native histograms with the classic series kept: ${jsonencode(yamldecode(local.prometheus_config).global)}"
+  }
+  assert {
     condition     = one(local.secretsmanager_arns) == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:folio/db-AbCdEf"
     error_message = "secrets manager arn trimming: ${jsonencode(local.secretsmanager_arns)}"
   }
