@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--scrape-interval",
-        help="Prometheus's scrape and rule interval, e.g. 1s for tests "
+        help="Prometheus's scrape interval, and every rule group's, e.g. 1s for tests "
         "(default: deploy/prometheus/prometheus.yml's, 15s)",
     )
     run.add_argument(

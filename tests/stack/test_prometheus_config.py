@@ -41,6 +41,25 @@ def test_targets_and_rule_files_are_rewritten(tmp_path: Path) -> None:
     assert "authorization" not in jobs["folio-api"]
 
 
+def test_a_short_interval_runs_every_rule_group_that_often(tmp_path: Path) -> None:
+    """--scrape-interval 1s evaluates the long-window group every second too, not each minute;
+    the shipped rules stay as they are, and the copies hold the same rules."""
+    shipped = yaml.safe_load(write_config(tmp_path / "default", TARGETS).read_text())
+    assert any(
+        "interval" in group
+        for rule_file in shipped["rule_files"]
+        for group in yaml.safe_load(Path(rule_file).read_text())["groups"]
+    )
+    config = yaml.safe_load(write_config(tmp_path / "fast", TARGETS, interval="1s").read_text())
+    assert len(config["rule_files"]) == len(shipped["rule_files"])
+    for copy, original in zip(config["rule_files"], shipped["rule_files"], strict=True):
+        assert Path(copy).is_relative_to(tmp_path / "fast")
+        groups = yaml.safe_load(Path(copy).read_text())["groups"]
+        assert {group["interval"] for group in groups} == {"1s"}
+        originals = yaml.safe_load(Path(original).read_text())["groups"]
+        assert [group["rules"] for group in groups] == [group["rules"] for group in originals]
+
+
 def test_token_goes_to_a_private_file_for_folio_jobs_only(tmp_path: Path) -> None:
     """With a metrics token, the folio jobs read it from a file only its owner can read."""
     jobs = _jobs(write_config(tmp_path, TARGETS, token="s3cret"))
