@@ -54,6 +54,12 @@ format: install
 bench: install
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
+# Regenerates bench/proto/metrics_pb2.py from folio-metrics' own metrics.proto: the independent
+# encoder `make bench` races against folio_metrics', and the decoder tests read its output with.
+.PHONY: proto
+proto: install
+	$(VENV)/bin/python -m grpc_tools.protoc -I $(METRICS)/proto --python_out=bench/proto $(METRICS)/proto/metrics.proto
+
 # Not part of `make test`: tests/reliability at full size (100,000 hostile requests, long
 # outages, 100,000 requests per service), tens of minutes. docs/reliability.md.
 soak: install

@@ -10,7 +10,14 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, ROOT
 from bench.report import write_report
 
-PARTS = ["bench.overhead", "bench.scrape", "bench.merge", "bench.web"]
+PARTS = [
+    "bench.overhead",
+    "bench.scrape",
+    "bench.merge",
+    "bench.web",
+    "bench.native",
+    "bench.accuracy",
+]
 
 
 def main() -> int:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.accuracy import report_lines as accuracy_lines
+from bench.native import report_lines as native_lines
 from bench.overhead_apps import VARIANTS
 
 
@@ -14,6 +16,8 @@ def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
     scrape = _load(results / "scrape.json")
     web = _load(results / "web.json")
     merge = _load(results / "merge.json")
+    native = _load(results / "native.json")
+    accuracy = _load(results / "accuracy.json")
     lines = ["# Benchmarks", ""]
     if quick:
         lines += [
@@ -23,6 +27,8 @@ def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
     lines += _machine(overhead or scrape or web)
     lines += _targets(overhead, scrape, merge)
     lines += _overhead(overhead) + _scrape(scrape) + _merge(merge) + _web(web)
+    lines += native_lines(native) if native is not None else []
+    lines += accuracy_lines(accuracy)
     destination.write_text("\n".join(lines))
     return destination
 

@@ -63,6 +63,13 @@ def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
     assert "prometheus_client" in text
     assert "## folio-web" in text
     assert "## Multi-worker merge" in text
+    assert "## Native histogram accuracy" in text
+    accuracy = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [row["q"] for row in accuracy["quantiles"]] == [0.5, 0.9, 0.99]
+    native = json.loads((tmp_path / "native.json").read_text())
+    assert native["encoders"]["1000"]["identical_bytes"]
+    assert native["sizes"]["1000"]["protobuf_native"]["bytes"] > 0
+    assert "## Native histograms: scrape size" in text
 
 
 def test_metrics_off_lost_only_the_http_metrics() -> None:

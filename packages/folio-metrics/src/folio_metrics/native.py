@@ -13,6 +13,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
 # Prometheus's valid schemas; a stored schema must leave room to count in ones.
 LOWEST_SCHEMA = -4
@@ -93,7 +94,8 @@ def sparse(
 ) -> tuple[int, Spans, list[int]]:
     """The populated buckets of ``counts`` (bucket ``lowest`` first) as (schema, spans,
     deltas), at the highest schema that keeps them within ``max_buckets``."""
-    populated = [(lowest + offset, int(n)) for offset, n in enumerate(counts) if n]
+    # compress() skips the empty buckets in C: most of a series' cells are zero.
+    populated = [(lowest + i, int(counts[i])) for i in compress(range(len(counts)), counts)]
     while len(populated) > max_buckets and schema > LOWEST_SCHEMA:
         populated = _halved(populated)
         schema -= 1
