@@ -88,7 +88,8 @@ def test_bad_values_and_settings_are_refused_with_the_reason() -> None:
 
 
 def expand(schema: int, spans: list[tuple[int, int]], deltas: list[int]) -> dict[int, int]:
-    """Absolute bucket counts from spans and deltas, as Prometheus reads them."""
+    """Absolute counts of the populated buckets from spans and deltas, as Prometheus reads
+    them; empty buckets inside a span (a short gap) are left out."""
     counts: dict[int, int] = {}
     index, count, position = 0, 0, 0
     for number, (offset, length) in enumerate(spans):
@@ -100,7 +101,7 @@ def expand(schema: int, spans: list[tuple[int, int]], deltas: list[int]) -> dict
             position += 1
             counts[index] = count
     assert position == len(deltas)
-    return counts
+    return {index: count for index, count in counts.items() if count}
 
 
 def lowered(counts: dict[int, int], steps: int) -> dict[int, int]:
@@ -124,6 +125,8 @@ def test_the_schema_is_lowered_until_the_populated_buckets_fit_the_budget() -> N
         assert len(lowered(at_full, 5 - schema)) <= budget
         assert schema == 5 or budget < len(lowered(at_full, 4 - schema))
         assert expand(schema, spans, deltas) == lowered(at_full, 5 - schema)
+        # A new span only after three or more empty buckets.
+        assert all(offset >= 3 for offset, _ in spans[1:])
     assert sparse(counts, -50, 5, 1)[0] == -4  # Prometheus's lowest schema: it stops there
     assert sparse([0.0] * 10, 0, 3, 160) == (3, [], [])
 

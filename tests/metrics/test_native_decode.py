@@ -82,7 +82,8 @@ def the_histogram(registry: MetricsRegistry) -> metrics_pb2.Histogram:
 
 
 def expanded(histogram: metrics_pb2.Histogram) -> dict[int, int]:
-    """Spans and deltas as each populated bucket's absolute count, by index."""
+    """Spans and deltas as each populated bucket's absolute count, by index (a short gap
+    may be sent as empty buckets inside a span: those are left out)."""
     counts: dict[int, int] = {}
     deltas = iter(histogram.positive_delta)
     index = count = 0
@@ -93,7 +94,7 @@ def expanded(histogram: metrics_pb2.Histogram) -> dict[int, int]:
             counts[index] = count
             index += 1
     assert next(deltas, None) is None, "more deltas than the spans cover"
-    return counts
+    return {index: count for index, count in counts.items() if count}
 
 
 def fed(native: NativeBuckets, values: Sequence[float], *, exemplars: bool) -> MetricsRegistry:

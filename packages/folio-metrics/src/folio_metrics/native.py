@@ -10,10 +10,13 @@ than ``max_buckets`` buckets are populated.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import compress
+from operator import sub
 
 # Prometheus's valid schemas; a stored schema must leave room to count in ones.
 LOWEST_SCHEMA = -4
@@ -59,27 +62,27 @@ class NativeBuckets:
         fraction, exponent = math.frexp(value)
         return (exponent << self.schema) + bisect_left(self.edges, fraction) - len(self.edges) + 1
 
-    @property
+    @cached_property
     def lowest(self) -> int:
         """The index of the lowest bucket: the one ``smallest`` falls in."""
         return self.index(self.smallest)
 
-    @property
+    @cached_property
     def highest(self) -> int:
         """The index of the top bucket: the one ``largest`` falls in."""
         return self.index(self.largest)
 
-    @property
+    @cached_property
     def zero_threshold(self) -> float:
         """The lowest bucket's lower edge: observations up to it count as zero."""
         return float(2.0 ** ((self.lowest - 1) / (1 << self.schema)))
 
-    @property
+    @cached_property
     def ceiling(self) -> float:
         """The top bucket's upper edge: larger observations count in the top bucket too."""
         return float(2.0 ** (self.highest / (1 << self.schema)))
 
-    @property
+    @cached_property
     def cell_count(self) -> int:
         """Cells a series needs: the zero bucket, then one per bucket."""
         return 1 + self.highest - self.lowest + 1
@@ -93,33 +96,53 @@ def sparse(
     counts: Sequence[float], lowest: int, schema: int, max_buckets: int
 ) -> tuple[int, Spans, list[int]]:
     """The populated buckets of ``counts`` (bucket ``lowest`` first) as (schema, spans,
-    deltas), at the highest schema that keeps them within ``max_buckets``."""
+    deltas), at the highest schema that keeps them within ``max_buckets``.
+
+    Gaps of up to two empty buckets are sent as zero deltas rather than as a new span, as
+    client_golang does: a zero delta is one byte, a span four.
+    """
     # compress() skips the empty buckets in C: most of a series' cells are zero.
-    populated = [(lowest + i, int(counts[i])) for i in compress(range(len(counts)), counts)]
-    while len(populated) > max_buckets and schema > LOWEST_SCHEMA:
-        populated = _halved(populated)
-        schema -= 1
+    offsets = list(compress(range(len(counts)), counts))
+    if not offsets:
+        return schema, [], []
+    if len(offsets) <= max_buckets:
+        first = lowest + offsets[0]
+        dense = [int(count) for count in counts[offsets[0] : offsets[-1] + 1]]
+    else:
+        indexes = [lowest + offset for offset in offsets]
+        values = [int(counts[offset]) for offset in offsets]
+        while len(indexes) > max_buckets and schema > LOWEST_SCHEMA:
+            indexes, values = _halved(indexes, values)
+            schema -= 1
+        first = indexes[0]
+        dense = [0] * (indexes[-1] - first + 1)
+        for index, value in zip(indexes, values, strict=True):
+            dense[index - first] = value
+    # Runs of three or more empty buckets split the spans; regex finds them in C.
+    gaps = [match.span() for match in _EMPTY_RUN.finditer(bytes(map(bool, dense)))]
     spans: Spans = []
-    deltas: list[int] = []
-    previous_index = previous_count = 0
-    for index, count in populated:
-        if spans and index == previous_index + 1:
-            offset, length = spans[-1]
-            spans[-1] = (offset, length + 1)
-        else:
-            spans.append((index if not spans else index - previous_index - 1, 1))
-        deltas.append(count - previous_count)
-        previous_index, previous_count = index, count
+    kept: list[int] = []
+    start, previous_end = 0, 0
+    for gap_start, gap_end in [*gaps, (len(dense), len(dense))]:
+        spans.append((first + start if not spans else start - previous_end, gap_start - start))
+        kept += dense[start:gap_start]
+        start, previous_end = gap_end, gap_start
+    deltas = list(map(sub, kept, [0, *kept[:-1]]))
     return schema, spans, deltas
 
 
-def _halved(populated: list[tuple[int, int]]) -> list[tuple[int, int]]:
+_EMPTY_RUN = re.compile(b"\x00{3,}")
+
+
+def _halved(indexes: list[int], values: list[int]) -> tuple[list[int], list[int]]:
     """The same counts one schema lower: buckets 2k-1 and 2k become bucket k."""
-    merged: list[tuple[int, int]] = []
-    for index, count in populated:
+    merged_indexes: list[int] = []
+    merged_values: list[int] = []
+    for index, count in zip(indexes, values, strict=True):
         lower = (index + 1) >> 1
-        if merged and merged[-1][0] == lower:
-            merged[-1] = (lower, merged[-1][1] + count)
+        if merged_indexes and merged_indexes[-1] == lower:
+            merged_values[-1] += count
         else:
-            merged.append((lower, count))
-    return merged
+            merged_indexes.append(lower)
+            merged_values.append(count)
+    return merged_indexes, merged_values

@@ -86,6 +86,15 @@ def _zigzag(value: int) -> bytes:
     return _varint(value << 1 if value >= 0 else ((-value) << 1) - 1)
 
 
+# Bucket deltas are mostly small: their zigzag varints are looked up, by value + 8192.
+_SMALL_ZIGZAG = [_zigzag(n) for n in range(-8192, 8192)]
+
+
+def _zigzags(values: list[int]) -> bytes:
+    table = _SMALL_ZIGZAG
+    return b"".join([table[v + 8192] if -8192 <= v < 8192 else _zigzag(v) for v in values])
+
+
 def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + _varint(len(payload)) + payload
 
@@ -233,7 +242,7 @@ def _native(child: NativeHistogramChild, cells: list[float]) -> bytes:
     if not spans:
         parts.append(_NO_SPAN)
     if deltas:
-        parts.append(_field(_POSITIVE_DELTA, b"".join(map(_zigzag, deltas))))
+        parts.append(_field(_POSITIVE_DELTA, _zigzags(deltas)))
     for exemplar in child.exemplars or ():
         if exemplar is not None:
             parts.append(_field(_NATIVE_EXEMPLAR, _our_exemplar(exemplar)))
