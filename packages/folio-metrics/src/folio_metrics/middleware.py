@@ -111,14 +111,16 @@ class _Exchange:
             else:
                 # A part of a streamed body waits while a slow reader's socket buffer is full.
                 waiting_since = time.perf_counter()
-                await self._send(message)
+                try:
+                    await self.server_send(message)
+                except OSError:
+                    self.client_gone = True
+                    raise
                 self.client_wait += time.perf_counter() - waiting_since
                 return
         elif kind == "http.response.start":
             self.status = message["status"]
-        await self._send(message)
-
-    async def _send(self, message: Message) -> None:
+        # Inlined rather than a helper: every message of every request passes here.
         try:
             await self.server_send(message)
         except OSError:
