@@ -37,6 +37,7 @@ from bench.common import (
     versions,
     write_results,
 )
+from bench.intervals import differences, mean_interval, plus_minus
 from bench.overhead_apps import INSTRUMENTED, ROUTE_TEMPLATE, VARIANT_ENV, VARIANTS
 
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
@@ -364,6 +365,9 @@ def summarise_variant(
         "p50_ms": median([sample.p50_ms for sample in samples]),
         "p99_ms": median([sample.p99_ms for sample in samples]),
         "cpu_us_per_request": median([sample.cpu_us_per_request for sample in samples]),
+        "cpu_us_per_request_interval": mean_interval(
+            [sample.cpu_us_per_request for sample in samples]
+        ),
         "ratio_to_bare": paired_ratios(
             [baseline_by_round[sample.round] for sample in paired],
             [sample.rps for sample in paired],
@@ -383,9 +387,15 @@ def summarise_configuration(
         for variant in VARIANTS
     }
     folio_ratio = variants["folio"].get("ratio_to_bare", {}).get("median", float("nan"))
+    cpu = {
+        variant: {sample.round: sample.cpu_us_per_request for sample in samples[variant]}
+        for variant in ("empty-middleware", "folio")
+    }
     return {
         "server": "uvicorn " + " ".join(CONFIGURATIONS[configuration]),
         "variants": variants,
+        # Paired by round: both ran in the same round, a few seconds apart.
+        "folio_minus_empty_cpu_us": differences(cpu["empty-middleware"], cpu["folio"]),
         "folio_target": {
             "ratio_to_bare_at_least": FOLIO_TARGET,
             "met": folio_ratio >= FOLIO_TARGET,
@@ -433,6 +443,8 @@ def print_table(configurations: dict[str, Any]) -> None:
                 f"{variant:<20}{row['rps']:>9,.0f}  {spread:<24}{row['p50_ms']:>8.2f}"
                 f"{row['p99_ms']:>8.2f}{row['cpu_us_per_request']:>12.0f}"
             )
+        difference = plus_minus(configuration["folio_minus_empty_cpu_us"], 1)
+        print(f"folio minus empty-middleware: {difference} CPU µs/request")
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -470,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: summarise_configuration(name, *run_configuration(name, settings))
         for name in CONFIGURATIONS
     }
+    from bench.middleware_cost import measure_or_skip  # folio-api's app: imported only here
+
+    in_process = measure_or_skip(arguments.quick)
     elapsed = time.monotonic() - started
     path = write_results(
         "overhead",
@@ -478,6 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "settings": asdict(settings) | {"connections": CONNECTIONS, "path": TARGET_PATH},
             "elapsed_seconds": round(elapsed, 1),
             "configurations": configurations,
+            "in_process": in_process,
             "method": method_text(settings),
             "commands": example_commands(settings),
             "versions": versions(*PACKAGES),

@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import report_lines as accuracy_lines
+from bench.appspeed import report_lines as appspeed_lines
+from bench.appspeed_report import target_rows as appspeed_targets
 from bench.native import report_lines as native_lines
 from bench.overhead_apps import VARIANTS
+from bench.overhead_report import report_lines as middleware_lines
+from bench.overhead_report import target_rows as middleware_targets
 
 
 def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
@@ -18,6 +22,7 @@ def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
     merge = _load(results / "merge.json")
     native = _load(results / "native.json")
     accuracy = _load(results / "accuracy.json")
+    appspeed = _load(results / "appspeed.json")
     lines = ["# Benchmarks", ""]
     if quick:
         lines += [
@@ -26,11 +31,27 @@ def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
         ]
     lines += _machine(overhead or scrape or web)
     lines += _targets(overhead, scrape, merge)
-    lines += _overhead(overhead) + _scrape(scrape) + _merge(merge) + _web(web)
+    lines += _app_targets(appspeed, overhead)
+    lines += appspeed_lines(appspeed)
+    lines += _overhead(overhead) + middleware_lines(overhead)
+    lines += _scrape(scrape) + _merge(merge) + _web(web)
     lines += native_lines(native) if native is not None else []
     lines += accuracy_lines(accuracy)
     destination.write_text("\n".join(lines))
     return destination
+
+
+def _app_targets(appspeed: dict[str, Any] | None, overhead: dict[str, Any] | None) -> list[str]:
+    """The app-speed and middleware aims beside this run's figures, met or not."""
+    rows = appspeed_targets(appspeed) + middleware_targets(overhead)
+    if not rows:
+        return []
+    lines = ["## Against the app-speed aims", "", "| what | aim | this run | met |"]
+    lines += ["|---|---|---|---|"]
+    lines += [
+        f"| {what} | {aim} | {value} | {'yes' if met else 'no'} |" for what, aim, value, met in rows
+    ]
+    return [*lines, ""]
 
 
 def _targets(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.appspeed_report import ROWS as APP_ROWS
+from bench.middleware_cost import VARIANTS as IN_PROCESS_VARIANTS
 from bench.overhead_apps import VARIANTS
 from bench.web import PAGES
 from bench.web_apps import VARIANTS as WEB_VARIANTS
@@ -46,6 +49,19 @@ def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
         variants = overhead["configurations"][configuration]["variants"]
         assert set(variants) == set(VARIANTS)
         assert variants["folio"]["rps"] > 0
+        assert overhead["configurations"][configuration]["folio_minus_empty_cpu_us"]["n"] == 1
+    in_process = overhead["in_process"]
+    assert set(in_process["variants"]) == set(IN_PROCESS_VARIANTS)
+    assert in_process["folio_minus_empty_us"]["median"] > 0
+    assert in_process["profile"]
+    appspeed = json.loads((tmp_path / "appspeed.json").read_text())
+    rows = appspeed["backends"]["sqlite"]["after"]["rows"]
+    assert set(rows) == {row.id for row in APP_ROWS}
+    assert all(row["cpu_us_per_request"]["median"] > 0 for row in rows.values())
+    for row in APP_ROWS:  # folio-web's rows also measure the folio-api process behind them
+        api_cpu = rows[row.id].get("api_cpu_us_per_request", {"median": math.nan})["median"]
+        assert math.isnan(api_cpu) == (row.service == "api"), row.id
+    assert appspeed["backends"]["postgresql"] == {"skipped": "quick run"}
     scrape = json.loads((tmp_path / "scrape.json").read_text())
     assert scrape["render"]
     assert "folio" in scrape["during_scrape"]
@@ -60,6 +76,9 @@ def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
     assert web["beacons"]["per_core"] > 0
     text = report.read_text()
     assert "| folio |" in text
+    assert "## App speed" in text
+    assert "## folio against the empty middleware" in text
+    assert "### The middleware alone, in process" in text
     assert "prometheus_client" in text
     assert "## folio-web" in text
     assert "## Multi-worker merge" in text
