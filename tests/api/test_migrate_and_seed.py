@@ -16,7 +16,7 @@ async def test_upgrade_twice_changes_nothing(app: FastAPI) -> None:
     await upgrade(engine)
     async with engine.connect() as connection:
         versions = (await connection.scalars(text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0001"]
+    assert versions == ["0002"]
 
 
 async def test_seed_is_idempotent(app: FastAPI) -> None:

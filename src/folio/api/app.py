@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from folio import __version__
 from folio.api import docs
 from folio.api.body_limit import BodyLimitMiddleware
+from folio.api.content_version import VersionProbe
 from folio.api.db import create_engine, create_session_factory
 from folio.api.errors import install_error_handlers
 from folio.api.observability import ApiObservability
+from folio.api.project_reads import ProjectReads
 from folio.api.routes import health, projects
 from folio.api.settings import ApiSettings
 from folio.draining import Drain
@@ -31,13 +33,16 @@ def create_served_app(settings: ApiSettings | None = None) -> ServedApp:
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     observability = ApiObservability(settings, engine)
+    probe = VersionProbe(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await observability.start(session_factory)
+        await probe.start()
         try:
             yield
         finally:
+            await probe.stop()
             await observability.stop()
             await engine.dispose()
 
@@ -53,6 +58,7 @@ def create_served_app(settings: ApiSettings | None = None) -> ServedApp:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.observability = observability
+    app.state.reads = ProjectReads(session_factory, probe)
     app.state.drain = drain = Drain()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

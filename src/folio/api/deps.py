@@ -1,24 +1,29 @@
-"""FastAPI dependencies: settings, DB sessions, the write token and JSON bodies."""
+"""FastAPI dependencies: settings, DB sessions, the write token and JSON bodies.
+
+Each is ``async def``, though none awaits: FastAPI runs a plain ``def`` dependency in a
+worker thread, a hop that cost more than the rest of a cached read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from folio_metrics import token_matches
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from folio.api.errors import ApiError
 from folio.api.observability import ApiObservability
+from folio.api.project_reads import ProjectReads
 from folio.api.settings import ApiSettings
 
 _bearer = HTTPBearer(auto_error=False, description="The value of FOLIO_API_TOKEN")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -26,12 +31,35 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_observability(request: Request) -> ApiObservability:
+async def get_observability(request: Request) -> ApiObservability:
     observability: ApiObservability = request.app.state.observability
     return observability
 
 
 ObservabilityDep = Annotated[ApiObservability, Depends(get_observability)]
+
+
+class Reader(NamedTuple):
+    """The project reads, and whether this caller may see drafts."""
+
+    reads: ProjectReads
+    include_drafts: bool
+
+
+async def get_reader(request: Request, credentials: Credentials) -> Reader:
+    """The reads with the caller's view; one dependency, as each costs a read's time."""
+    settings: ApiSettings = request.app.state.settings
+    return Reader(request.app.state.reads, _sees_drafts(settings, credentials))
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description="An ETag from an earlier answer: 304 without a body if it is current",
+    ),
+]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -42,7 +70,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
     """Allow the request only with the configured bearer token; there is no open default."""
     if settings.api_token is None:
         raise ApiError(
@@ -53,18 +81,15 @@ def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
     _check_token(settings, credentials)
 
 
-def can_see_drafts(settings: SettingsDep, credentials: Credentials) -> bool:
-    """True for a caller with the token; a wrong token is refused rather than ignored."""
+def _sees_drafts(settings: ApiSettings, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    # True for a caller with the token; a wrong token is refused rather than ignored.
     if settings.api_token is None or credentials is None:
         return False
     _check_token(settings, credentials)
     return True
 
 
-CanSeeDrafts = Annotated[bool, Depends(can_see_drafts)]
-
-
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Refuse a body that is not declared as JSON with 415."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()

@@ -86,6 +86,8 @@ def error_response(
     details: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    # An error is about this moment (a 404 may be a project about to be created): never stored.
+    headers = {"Cache-Control": "no-store", **(headers or {})}
     return JSONResponse(error_content(status_code, message, details), status_code, headers)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -11,16 +10,17 @@ from pydantic import BaseModel, ValidationError
 
 from folio.api import projects_db
 from folio.api.deps import (
-    CanSeeDrafts,
+    IfNoneMatch,
     ObservabilityDep,
+    ReaderDep,
     SessionDep,
     require_json,
     require_writer,
 )
 from folio.api.errors import ApiError, ErrorResponse
-from folio.api.models import Project
+from folio.api.project_reads import find
+from folio.api.read_cache import cached_read_responses
 from folio.api.schemas import (
-    SLUG_PATTERN,
     ProjectCreate,
     ProjectOut,
     ProjectPage,
@@ -31,7 +31,6 @@ from folio.api.schemas import (
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_OFFSET = 1_000_000_000
-_SLUG = re.compile(SLUG_PATTERN)
 
 
 def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -120,31 +119,34 @@ UpdateBody = Annotated[ProjectUpdate, _json_body(ProjectUpdate)]
 
 
 @router.get(
-    "", operation_id="list_projects", responses=_documented(401, 422), openapi_extra=PUBLIC_READ
+    "",
+    operation_id="list_projects",
+    response_model=ProjectPage,
+    responses={**cached_read_responses(), **_documented(401, 422)},
+    openapi_extra=PUBLIC_READ,
 )
 async def list_projects(
-    session: SessionDep,
-    include_drafts: CanSeeDrafts,
+    reader: ReaderDep,
+    if_none_match: IfNoneMatch = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     tag: Annotated[Tag | None, Query(description="Only projects with this tag")] = None,
-) -> ProjectPage:
+) -> Response:
     """Published projects, newest first; drafts too for a caller with the token."""
-    projects, total = await projects_db.list_projects(
-        session, include_drafts=include_drafts, tag=tag, limit=limit, offset=offset
+    return await reader.reads.page(
+        if_none_match, include_drafts=reader.include_drafts, limit=limit, offset=offset, tag=tag
     )
-    items = [ProjectOut.model_validate(project) for project in projects]
-    return ProjectPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get(
     "/{slug}",
     operation_id="get_project",
-    responses=_documented(401, 404),
+    response_model=ProjectOut,
+    responses={**cached_read_responses(), **_documented(401, 404)},
     openapi_extra=PUBLIC_READ,
 )
-async def get_project(slug: str, session: SessionDep, include_drafts: CanSeeDrafts) -> ProjectOut:
-    return ProjectOut.model_validate(await _find(session, slug, include_drafts))
+async def get_project(slug: str, reader: ReaderDep, if_none_match: IfNoneMatch = None) -> Response:
+    return await reader.reads.project(if_none_match, slug, include_drafts=reader.include_drafts)
 
 
 @router.post(
@@ -184,7 +186,7 @@ async def create_project(
 async def update_project(
     slug: str, data: UpdateBody, session: SessionDep, metrics: ObservabilityDep
 ) -> ProjectOut:
-    project = await _find(session, slug, include_drafts=True)
+    project = await find(session, slug, include_drafts=True)
     changes = data.model_dump(mode="json", exclude_unset=True, exclude={"links"})
     if "links" in data.model_fields_set and data.links is not None:
         changes["links"] = data.links.model_dump(mode="json", exclude_none=True)
@@ -206,23 +208,13 @@ async def update_project(
     responses=_documented(401, 403, 404, 409),
 )
 async def delete_project(slug: str, session: SessionDep, metrics: ObservabilityDep) -> Response:
-    project = await _find(session, slug, include_drafts=True)
+    project = await find(session, slug, include_drafts=True)
     try:
         await projects_db.delete_project(session, project)
     except (projects_db.ProjectGoneError, projects_db.ConcurrentWriteError) as error:
         raise _write_lost(slug, error) from None
     metrics.project_written()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-async def _find(session: SessionDep, slug: str, include_drafts: bool) -> Project:
-    # A slug that cannot exist is not looked up (nor echoed back at any length).
-    if len(slug) > 100 or not _SLUG.match(slug):
-        raise ApiError(404, "no project has that slug; slugs are lowercase words and hyphens")
-    project = await projects_db.get_project(session, slug, include_drafts=include_drafts)
-    if project is None:
-        raise ApiError(404, f"no project with slug {slug!r}", details={"slug": slug})
-    return project
 
 
 def _write_lost(slug: str, error: Exception) -> ApiError:
