@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -11,6 +12,10 @@ from starlette.types import Message, Receive, Scope, Send
 STATIC_DIR = Path(__file__).parent / "static"
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=300"
+# A ?v= that is not the file's hash here: another release's URL (a rolling deploy sends
+# a new page's asset request to an old instance, or the reverse). What this instance holds
+# is not that version, so no cache may keep it under that URL.
+WRONG_VERSION = b"no-store"
 
 
 class StaticAssets:
@@ -34,18 +39,30 @@ class StaticAssets:
         return f"/static/{name}?v={version}"
 
     def app(self) -> CachedStaticFiles:
-        return CachedStaticFiles(directory=self.directory)
+        """The ASGI app that serves the files under /static."""
+        return CachedStaticFiles(directory=self.directory, versions=self.versions)
 
 
 class CachedStaticFiles(StaticFiles):
-    """StaticFiles that lets browsers keep versioned URLs for a year."""
+    """StaticFiles that lets browsers keep URLs of the current version for a year."""
+
+    def __init__(self, *, directory: Path, versions: dict[str, str]) -> None:
+        super().__init__(directory=directory)
+        self.versions = versions
+
+    def policy(self, scope: Scope) -> bytes:
+        """Cache-Control for this request: by whether its ?v= is this file's hash."""
+        asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
+        if not asked:
+            return REVALIDATE
+        name = self.get_path(scope).replace("\\", "/")
+        return IMMUTABLE if asked == [self.versions.get(name)] else WRONG_VERSION
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        versioned = b"v=" in scope.get("query_string", b"")
+        policy = self.policy(scope)
 
         async def send_with_cache_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in (200, 304):
-                policy = IMMUTABLE if versioned else REVALIDATE
                 message["headers"] = [*message.get("headers", []), (b"cache-control", policy)]
             await send(message)
 
