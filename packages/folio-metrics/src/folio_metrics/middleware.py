@@ -243,7 +243,10 @@ class MetricsMiddleware:
         exemplar = trace_exemplar(scope) if self.exemplars else None
         self.metrics.count_request(children, method, endpoint, status).inc(exemplar=exemplar)
         # The server's own time: waiting for a slow client is not the server being slow.
-        children.duration.observe(ended_at - started_at - exchange.client_wait, exemplar)
+        # Never below zero: a wait can overlap the handler's own time (a receive running
+        # beside a streamed send), and a duration histogram refuses negative values.
+        duration = max(0.0, ended_at - started_at - exchange.client_wait)
+        children.duration.observe(duration, exemplar)
         children.request_size.observe(exchange.request_bytes)
         children.response_size.observe(exchange.response_bytes)
         # A client that left is not the app's error, whatever the handler raised as it noticed.
