@@ -3,12 +3,26 @@ and a cache that stays bounded. The same on the wire is in tests/test_read_after
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from folio.api.app import create_app
+from folio.api.content_version import VersionProbe
+from folio.api.db import create_engine
+from folio.api.migrate import upgrade
 from folio.api.read_cache import Rendered, RenderedCache
+from folio.api.settings import ApiSettings
+from tests.conftest import TOKEN
 from tests.factories import project_payload
+
+_PROBE_QUERY = "SELECT version FROM content_version%"
 
 
 async def _create(
@@ -116,6 +130,7 @@ def test_the_cache_is_bounded_in_bytes_and_drops_old_versions() -> None:
     """Bytes bound the cache as well as entries; a body over the limit is not kept; a new
     version empties it."""
     cache = RenderedCache(max_entries=100, max_bytes=1000, max_body_bytes=400)
+    assert cache.get(0, 7) is None
     for index in range(10):
         cache.put(index, Rendered.of(b"x" * 300, version=7))
     assert len(cache) == 3
@@ -138,3 +153,127 @@ def test_the_openapi_document_describes_the_validators(app: FastAPI) -> None:
         assert "ETag" in operation["responses"]["200"]["headers"]
         assert "ETag" in operation["responses"]["304"]["headers"]
         assert "content" not in operation["responses"]["304"]
+
+
+def test_a_body_from_an_older_version_never_replaces_the_newer_ones() -> None:
+    """A slow build that read version 7 finishes after version 8 was cached: it is dropped,
+    and the bodies of version 8 stay."""
+    cache = RenderedCache()
+    assert cache.get("a", 8) is None
+    cache.put("a", Rendered.of(b"new", version=8))
+    cache.put("b", Rendered.of(b"old", version=7))
+    assert cache.get("b", 8) is None
+    assert cache.get("a", 8) is not None
+    assert cache.version == 8
+
+
+async def test_a_sqlite_file_replaced_while_serving_is_read(tmp_path: Path) -> None:
+    """A backup moved over the database file (os.replace), even one with the same content
+    version, is what the next read shows: nothing cached from the old file is served."""
+    path = tmp_path / "folio.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    app = create_app(ApiSettings(database_url=url, api_token=TOKEN))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client,
+    ):
+        await _create(client, auth, "restored", title="Before")
+        assert (await client.get("/api/projects/restored")).json()["title"] == "Before"
+        backup = tmp_path / "backup.db"
+        with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+            (version,) = target.execute("SELECT version FROM content_version").fetchone()
+            target.execute("UPDATE projects SET title = 'After'")
+            # A restore can carry the very number the old file had.
+            target.execute("UPDATE content_version SET version = ?", (version,))
+        target.close()
+        source.close()
+        os.replace(backup, path)
+        assert (await client.get("/api/projects/restored")).json()["title"] == "After"
+
+
+async def test_a_cancelled_round_leaves_no_reader_waiting(database_url: str) -> None:
+    """A round cancelled mid-read (its caller queued behind it gets cancelled too): the
+    next read still gets an answer rather than waiting forever."""
+    engine = create_engine(database_url)
+    probe = VersionProbe(engine)
+    try:
+        first = asyncio.ensure_future(probe.current())
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(probe.current())
+        await asyncio.sleep(0)
+        rounds = probe._rounds
+        assert rounds is not None
+        assert not rounds.done()
+        rounds.cancel()
+        for waiter in (first, second):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(waiter, 2)
+        assert isinstance(await asyncio.wait_for(probe.current(), 2), int)
+    finally:
+        await probe.stop()
+        await engine.dispose()
+
+
+def _postgres_only(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the probe holds a server connection only on PostgreSQL")
+
+
+async def test_a_hung_version_read_times_out(database_url: str) -> None:
+    """A version read stuck behind a lock gives up after the probe's timeout, and the
+    probe reads again once the lock is gone."""
+    _postgres_only(database_url)
+    engine = create_engine(database_url)
+    probe = VersionProbe(engine, timeout=0.3)
+    await probe.start()
+    try:
+        await probe.current()
+        async with engine.connect() as locker:
+            await locker.execute(text("LOCK TABLE content_version IN ACCESS EXCLUSIVE MODE"))
+            read = asyncio.ensure_future(probe.current())
+            await asyncio.wait({read}, timeout=5)
+            assert read.done()
+            assert isinstance(read.exception(), TimeoutError)
+            await locker.rollback()
+        assert isinstance(await asyncio.wait_for(probe.current(), 5), int)
+        await asyncio.wait_for(probe.stop(), 5)
+    finally:
+        await probe.stop()
+        await engine.dispose()
+
+
+async def test_a_reconnected_probe_serves_nothing_cached_before(app: FastAPI) -> None:
+    """After the probe's connection is lost and reopened, bodies cached before are not
+    served, even when the content version reads the same as it did (a restore)."""
+    _postgres_only(str(app.state.settings.database_url))
+    transport = httpx.ASGITransport(app=app)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://folio.test") as client,
+    ):
+        await _create(client, auth, "reconnect", title="Before")
+        assert (await client.get("/api/projects/reconnect")).json()["title"] == "Before"
+        async with app.state.engine.begin() as connection:
+            version = (
+                await connection.execute(text("SELECT version FROM content_version"))
+            ).scalar_one()
+            await connection.execute(text("UPDATE projects SET title = 'After'"))
+            await connection.execute(
+                text("UPDATE content_version SET version = :v"), {"v": version}
+            )
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE :q AND pid <> pg_backend_pid()"
+                ),
+                {"q": _PROBE_QUERY},
+            )
+        for _ in range(2):  # the first may meet the dead connection and build uncached
+            assert (await client.get("/api/projects/reconnect")).json()["title"] == "After"

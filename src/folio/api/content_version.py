@@ -12,12 +12,17 @@ served. The cheapest correct query differs by backend:
 
 A held connection exists only between ``start`` and ``stop`` (the app's lifespan); without
 them (an app driven in-process by tests) each round borrows one from the engine's pool.
+
+A version is only comparable within one *generation*: each time the probe opens its own
+connection anew (after a failure, or because the SQLite file was replaced) the database may
+be another one (a restored backup reuses version numbers), so the generation changes too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -27,19 +32,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 QUERY = "SELECT version FROM content_version WHERE id = 1"
+# A server that stops answering must not hold every cached read (and shutdown) behind it.
+DEFAULT_TIMEOUT_SECONDS = 1.0
+
+Stamp = tuple[int, int]
+"""(generation, content version): equal stamps mean the same data."""
 
 
 class VersionProbe:
     """The current content version of one engine's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self._engine = engine
+        self._timeout = timeout
         self._sqlite_path = _sqlite_file(engine)
         self._sqlite: sqlite3.Connection | None = None
+        self._inode: tuple[int, int] | None = None
         self._held: AsyncConnection | None = None
         self._driver: Any = None
         self._holding = False
-        self._next: asyncio.Future[int] | None = None
+        self._generation = 0
+        self._next: asyncio.Future[Stamp] | None = None
         self._rounds: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -59,17 +72,45 @@ class VersionProbe:
 
     async def current(self) -> int:
         """The version committed before this call began (or later); raises if unreadable."""
-        if self._holding and self._sqlite_path is not None:
-            version = self._read_sqlite_now()
-            if version is not None:
-                return version
+        return (await self.stamp())[1]
+
+    async def stamp(self) -> Stamp:
+        """The version as ``current`` reads it, with the generation it belongs to."""
+        if self._sqlite_path is not None:
+            await self._follow_sqlite_file()
+            if self._holding:
+                version = self._read_sqlite_now()
+                if version is not None:
+                    return (self._generation, version)
         loop = asyncio.get_running_loop()
         if self._next is None:
             self._next = loop.create_future()
-            if self._rounds is None or self._rounds.done():
-                self._rounds = loop.create_task(self._run_rounds(), name="folio-content-version")
+        # Whatever ended the last task (even a cancellation), a waiting round gets one.
+        if self._rounds is None or self._rounds.done():
+            self._rounds = loop.create_task(self._run_rounds(), name="folio-content-version")
         # Shielded: one caller that gives up must not cancel the round the others wait for.
         return await asyncio.shield(self._next)
+
+    async def _follow_sqlite_file(self) -> None:
+        # Every connection stays on the inode it opened: a file replaced under the path
+        # (a restored backup moved into place) would otherwise never be read.
+        assert self._sqlite_path is not None
+        try:
+            info = os.stat(self._sqlite_path)
+        except OSError:
+            return
+        inode = (info.st_dev, info.st_ino)
+        if inode == self._inode:
+            return
+        known, self._inode = self._inode, inode
+        if known is None:
+            return
+        self._generation += 1
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        # Connections checked in now are on the old file; those in use go when returned.
+        await self._engine.dispose(close=True)
 
     def _read_sqlite_now(self) -> int | None:
         try:
@@ -93,28 +134,40 @@ class VersionProbe:
         while self._next is not None:
             answer, self._next = self._next, None
             try:
-                version = await self._fetch()
+                stamp = await self._fetch()
             except Exception as error:
                 answer.set_exception(error)
                 answer.exception()  # marked retrieved: its waiters may all have gone
             except BaseException:
                 answer.cancel()
+                # Callers who came meanwhile would otherwise wait on a round nobody runs.
+                waiting, self._next = self._next, None
+                if waiting is not None:
+                    waiting.cancel()
                 raise
             else:
-                answer.set_result(version)
+                answer.set_result(stamp)
 
-    async def _fetch(self) -> int:
+    async def _fetch(self) -> Stamp:
         if not self._holding or self._sqlite_path is not None:
-            async with self._engine.connect() as connection:
-                return int((await connection.execute(text(QUERY))).scalar_one())
+            generation = self._generation
+            return (generation, await asyncio.wait_for(self._borrowed_read(), self._timeout))
         try:
             if self._held is None:
-                self._held = await self._engine.connect()
+                self._held = await asyncio.wait_for(self._engine.connect(), self._timeout)
                 self._driver = (await self._held.get_raw_connection()).driver_connection
-            return await _driver_read(self._driver)
+                # Maybe another database than before (a restore): older stamps never match.
+                self._generation += 1
+            generation = self._generation
+            version = await asyncio.wait_for(_driver_read(self._driver), self._timeout)
+            return (generation, version)
         except BaseException:
             await self._release(invalidate=True)
             raise
+
+    async def _borrowed_read(self) -> int:
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(text(QUERY))).scalar_one())
 
     async def _release(self, invalidate: bool = False) -> None:
         held, self._held, self._driver = self._held, None, None
@@ -122,8 +175,8 @@ class VersionProbe:
             return
         with contextlib.suppress(Exception):
             if invalidate:
-                await held.invalidate()
-            await held.close()
+                await asyncio.wait_for(held.invalidate(), self._timeout)
+            await asyncio.wait_for(held.close(), self._timeout)
 
 
 async def _driver_read(raw: Any) -> int:

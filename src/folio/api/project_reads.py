@@ -77,7 +77,7 @@ class ProjectReads:
         self, if_none_match: str | None, key: Hashable, include_drafts: bool, build: Build
     ) -> Response:
         try:
-            version: int | None = await self.probe.current()
+            version: Hashable | None = await self.probe.stamp()
         except Exception:
             # Unreadable version (database down, or not migrated): build uncached, so the
             # read succeeds or fails exactly as it would without a cache.

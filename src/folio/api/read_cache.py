@@ -24,10 +24,10 @@ class Rendered:
 
     body: bytes
     etag: str
-    version: int | None
+    version: Hashable | None
 
     @classmethod
-    def of(cls, body: bytes, version: int | None) -> Rendered:
+    def of(cls, body: bytes, version: Hashable | None) -> Rendered:
         """Tag ``body`` with a hash of itself, the same on every worker and instance."""
         return cls(body, f'"{blake2b(body, digest_size=12).hexdigest()}"', version)
 
@@ -48,14 +48,14 @@ class RenderedCache:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.max_body_bytes = min(max_body_bytes, max_bytes)
-        self.version: int | None = None
+        self.version: Hashable | None = None
         self.bytes = 0
         self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, version: int) -> Rendered | None:
+    def get(self, key: Hashable, version: Hashable) -> Rendered | None:
         """The body for ``key`` if it was built at ``version``, the version just read."""
         if version != self.version:
             self._reset(version)
@@ -66,11 +66,13 @@ class RenderedCache:
         return rendered
 
     def put(self, key: Hashable, rendered: Rendered) -> None:
-        """Keep ``rendered`` unless a newer version was seen meanwhile, or it is too big."""
-        if rendered.version is None or len(rendered.body) > self.max_body_bytes:
+        """Keep ``rendered`` if it was built at the version last read, and is not too big."""
+        # Another version means one read since (newer, most likely): keeping this body would
+        # empty the cache and take it back to an older version.
+        if rendered.version is None or rendered.version != self.version:
             return
-        if rendered.version != self.version:
-            self._reset(rendered.version)
+        if len(rendered.body) > self.max_body_bytes:
+            return
         old = self._entries.pop(key, None)
         if old is not None:
             self.bytes -= len(old.body)
@@ -80,7 +82,7 @@ class RenderedCache:
             _, evicted = self._entries.popitem(last=False)
             self.bytes -= len(evicted.body)
 
-    def _reset(self, version: int) -> None:
+    def _reset(self, version: Hashable) -> None:
         self._entries.clear()
         self.bytes = 0
         self.version = version
