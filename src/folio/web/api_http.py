@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from folio.web.api_wire import ClosedBeforeAnswer, FetchError, RawAnswer, parse_answer
+from folio.web.api_wire import AnswerReader, ClosedBeforeAnswer, FetchError, RawAnswer
 
 _POOL_SIZE = 20  # as httpx's default keep-alive pool, which folio-web used before
 
@@ -38,12 +38,20 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reusable = False
         self.waiter: asyncio.Future[RawAnswer] | None = None
+        self.reader = AnswerReader()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, yet have its methods.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            # Nothing was asked: these bytes would be read as the next request's answer.
+            self.buffer.clear()
+            self.closed = True
+            self.reusable = False
+            self.close()
+            return
         self.buffer += data
         self._answer()
 
@@ -64,6 +72,7 @@ class _Connection(asyncio.Protocol):
         """Send ``request`` and wait for its whole answer."""
         assert self.transport is not None
         self.reusable = False
+        self.reader = AnswerReader()
         self.waiter = asyncio.get_running_loop().create_future()
         try:
             self.transport.write(request)
@@ -76,8 +85,15 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         try:
-            parsed = parse_answer(self.buffer, self.closed)
-        except FetchError as error:
+            parsed = self.reader.read(self.buffer, self.closed)
+        except Exception as error:  # any parse failure, not just ours, ends the wait now
+            # Raised inside a protocol callback, it would only be logged and the caller
+            # would wait out its timeout; and what follows on this connection is unknowable.
+            self.closed = True
+            self.reusable = False
+            self.close()
+            if not isinstance(error, FetchError):
+                error = FetchError(f"folio-api sent an answer that cannot be read: {error!r}")
             waiter.set_exception(error)
             return
         if parsed is not None:
