@@ -7,6 +7,7 @@ import asyncio
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,15 +221,16 @@ async def test_a_cancelled_round_leaves_no_reader_waiting(database_url: str) -> 
         await engine.dispose()
 
 
-def _postgres_only(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the probe holds a server connection only on PostgreSQL")
+def postgres_only(test: Any) -> Any:
+    """The probe holds a server connection only on PostgreSQL: ``test`` runs there alone."""
+    on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    return pytest.mark.postgres(on_postgres(test))
 
 
+@postgres_only
 async def test_a_hung_version_read_times_out(database_url: str) -> None:
     """A version read stuck behind a lock gives up after the probe's timeout, and the
     probe reads again once the lock is gone."""
-    _postgres_only(database_url)
     engine = create_engine(database_url)
     probe = VersionProbe(engine, timeout=0.3)
     await probe.start()
@@ -248,10 +250,10 @@ async def test_a_hung_version_read_times_out(database_url: str) -> None:
         await engine.dispose()
 
 
+@postgres_only
 async def test_a_reconnected_probe_serves_nothing_cached_before(app: FastAPI) -> None:
     """After the probe's connection is lost and reopened, bodies cached before are not
     served, even when the content version reads the same as it did (a restore)."""
-    _postgres_only(str(app.state.settings.database_url))
     transport = httpx.ASGITransport(app=app)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     async with (

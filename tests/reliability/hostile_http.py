@@ -264,10 +264,12 @@ def build(
 
 
 def reference(service: str, host: str) -> list[HostileRequest]:
-    """One plain request per (method, shape): every series hostile traffic may create."""
+    """One plain request per (method, shape), and one from a client revalidating what it
+    keeps (a 304 where the route has an ETag): every series hostile traffic may create."""
     junk = _PlainJunk(seed=0, pool=0)
     return [
-        build(method, shape, junk, host=host)
+        build(method, shape, junk, host=host, headers=headers)
+        for headers in ((), ((b"If-None-Match", b"*"),))
         for shape in SHAPES[service]
         for method in REFERENCE_METHODS
     ]
