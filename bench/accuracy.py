@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bench import prometheus
-from bench.common import RESULTS_DIR, ROOT, stop, versions, write_results
+from bench.common import RESULTS_DIR, ROOT, free_ports, stop, versions, write_results
 
 SEED = 7
 MEDIAN_MS = 30.0
@@ -147,7 +147,7 @@ def measure(
 @contextmanager
 def _running(directory: Path) -> Iterator[tuple[str, str, str]]:
     """The app, then a native and a classic Prometheus scraping it, each up; their URLs."""
-    app_port, native_port, classic_port = prometheus.free_ports(3)
+    app_port, native_port, classic_port = free_ports(3)
     app = f"http://{HOST}:{app_port}"
     native, classic = f"http://{HOST}:{native_port}", f"http://{HOST}:{classic_port}"
     environment = {k: v for k, v in os.environ.items() if k != "FOLIO_METRICS_DIR"}

@@ -89,6 +89,18 @@ def write_results(name: str, data: dict[str, Any], directory: Path | None = None
     return path
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports, bound at once so that none comes back twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,18 +15,6 @@ import yaml
 
 class PrometheusUnavailable(Exception):
     """No ``prometheus`` binary on PATH."""
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, bound at once so that none comes back twice."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def binary() -> str:

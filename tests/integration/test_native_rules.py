@@ -28,6 +28,7 @@ from folio.stack.prometheus import (
     write_config,
 )
 from tests.ci import unavailable
+from tests.ports import free_ports
 from tests.processes import stop_process
 
 HOST = "127.0.0.1"
@@ -63,7 +64,7 @@ WARM_UP_MS = [20.0] * 100
 @contextmanager
 def _prometheus(directory: Path, api: str, *, native: bool) -> Iterator[str]:
     """Prometheus with the shipped rules every second, scraping ``api`` as folio-api."""
-    port, unused = prometheus.free_ports(2)
+    port, unused = free_ports(2)
     targets = Targets(api=api, web=f"{HOST}:{unused}", prometheus=f"{HOST}:{port}")
     config = write_config(directory, targets, interval="1s")
     binary = prometheus_binary() or unavailable(
@@ -95,7 +96,7 @@ def _count(server: str, native: bool) -> float:
 
 
 def test_native_and_classic_halves_of_the_latency_slo_agree(tmp_path: Path) -> None:
-    port = prometheus.free_ports(1)[0]
+    port = free_ports(1)[0]
     environment = {k: v for k, v in os.environ.items() if k != "FOLIO_METRICS_DIR"}
     (tmp_path / "slow_app.py").write_text(APP)
     app_command = [sys.executable, "-m", "uvicorn", "--app-dir", str(tmp_path), "slow_app:app"]
