@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from folio_metrics import UNMATCHED, HttpMetrics, MetricsMiddleware, MetricsRegistry
+from folio_metrics.middleware import MAX_ROUTES
 from starlette.requests import ClientDisconnect
 
 from tests.metrics.app import BACKGROUND_PAUSE, STREAM_PAUSE, build_app
@@ -344,3 +346,67 @@ async def test_a_slow_reader_is_not_server_time(registry: MetricsRegistry) -> No
     duration = observations(registry, "http_request_duration_seconds", "GET", "/stream")
     # The app's own pauses between chunks are server time; the reader's are not.
     assert 3 * STREAM_PAUSE <= duration.sum < 3 * STREAM_PAUSE + CLIENT_PAUSE
+
+
+def _plain_scope(path: str, method: str = "GET") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.parametrize(("breaks_at", "counted"), [(0, 500), (1, 499), (2, 499)])
+async def test_a_send_that_fails_mid_response_is_a_client_gone(
+    registry: MetricsRegistry, breaks_at: int, counted: int
+) -> None:
+    """A server's send raising OSError once the response started means the connection
+    broke: 499. Before any response, an OSError is the app's own error: 500."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if breaks_at == 0:
+            raise ConnectionRefusedError("the app's own upstream")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if len(sent) == breaks_at:
+            raise ConnectionResetError("peer reset")
+
+    sent: list[dict[str, Any]] = []
+    middleware = MetricsMiddleware(app, HttpMetrics(registry), resolver=lambda scope: "/r")
+    with pytest.raises(OSError, match=r"upstream|reset"):
+        await middleware(_plain_scope("/r"), _no_body, send)
+    assert requests(registry, "GET", "/r", counted) == 1
+    assert sum(child.value for child in registry.families["http_requests"].children.values()) == 1
+
+
+async def test_routes_bound_by_the_middleware_stay_few_under_raw_paths(
+    registry: MetricsRegistry,
+) -> None:
+    """A resolver that hands back raw paths cannot grow the middleware's own memory."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    middleware = MetricsMiddleware(
+        app,
+        HttpMetrics(registry, max_series=10),
+        resolver=lambda scope: scope["path"],
+        exclude=[re.compile(r"/p/\d*0")],  # excluded answers are kept too
+    )
+    for number in range(MAX_ROUTES * 10 + 50):
+        await middleware(_plain_scope(f"/p/{number}", method=f"M{number}"), _no_body, send)
+    assert len(middleware._routes) <= MAX_ROUTES
+    assert {key[0] for key in middleware._routes} <= {"other"}

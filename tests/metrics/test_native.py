@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import Counter
@@ -36,6 +37,42 @@ def test_each_value_lands_in_the_bucket_its_definition_gives(schema: int) -> Non
     values = [math.exp(rng.uniform(-14.0, 8.0)) for _ in range(3000)]
     values += [2.0**k for k in range(-20, 12)]  # a power of two is its bucket's upper edge
     assert [native.index(v) for v in values] == [expected_index(v, schema) for v in values]
+
+
+@pytest.mark.parametrize("schema", [0, 3, 8])
+def test_upper_edges_are_the_edges_the_definition_gives(schema: int) -> None:
+    native = NativeBuckets(schema=schema)
+    for index in range(native.lowest - 1, native.highest + 1):
+        edge = native.upper_edge(index)
+        assert native.index(edge) == expected_index(edge, schema) == index
+        above = math.nextafter(edge, math.inf)
+        assert native.index(above) == expected_index(above, schema) == index + 1
+    assert native.upper_edges[0] == native.zero_threshold
+    assert len(native.upper_edges) == native.cell_count
+
+
+# Bounds that fall inside native buckets, on their edges, at the zero threshold and past
+# the top, so that the shortcut from a native bucket to its classic one is tested where
+# it must not be taken as well as where it is.
+STRADDLING = (2.0**-20, 0.001, 0.0010001, 0.0011, 0.25, 0.3, 1.0, 4095.0, 5000.0)
+
+
+@pytest.mark.parametrize("bounds", [BUCKETS, STRADDLING, (0.0, 0.5), (7.0,)])
+def test_a_native_observation_lands_in_the_classic_bucket_a_search_gives(
+    bounds: tuple[float, ...],
+) -> None:
+    registry = MetricsRegistry()
+    family = registry.histogram(
+        "t_seconds", "T.", ("n",), buckets=bounds, native=NativeBuckets(), max_series=10**5
+    )
+    rng = random.Random(len(bounds))  # noqa: S311 (test data, not secrets)
+    values = [0.0, 2.0**-21, math.inf, *(math.exp(rng.uniform(-16.0, 9.0)) for _ in range(2000))]
+    for bound in (*bounds, *NativeBuckets().upper_edges[:-1]):
+        values += [bound, math.nextafter(bound, 0.0), math.nextafter(bound, math.inf)]
+    for number, value in enumerate(values):
+        child = family.labels(str(number))
+        child.observe(value)
+        assert child.bucket_counts.index(1) == bisect.bisect_left(bounds, value), value
 
 
 def native_child(registry: MetricsRegistry, native: NativeBuckets) -> NativeHistogramChild:

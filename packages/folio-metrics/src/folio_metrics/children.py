@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from bisect import bisect_left
 from collections.abc import Mapping, MutableSequence
@@ -78,6 +77,7 @@ class HistogramChild:
     """
 
     __slots__ = (
+        "_zero_index",
         "bounds",
         "bucket_prefixes",
         "cells",
@@ -96,19 +96,23 @@ class HistogramChild:
         self.label_values = label_values
         self.label_text = label_text
         self.bounds = bounds
+        self._zero_index = bisect_left(bounds, 0.0)
         # Built by the renderer on first use: the text before each bucket's count.
         self.bucket_prefixes: tuple[str, ...] | None = None
         self.cells = cells
         self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
-        if value < 0 and self.bounds[0] >= 0:
+        if not value:  # a bodiless request, a request without queries: no search needed
+            index = self._zero_index
+        elif value < 0 and self.bounds[0] >= 0:
             # Its sum would go down, which no scraper accepts of a counter-like sum.
             raise ValueError(
                 f"cannot observe {value}: this histogram's buckets are all >= 0, "
                 "so its observations must be too"
             )
-        index = bisect_left(self.bounds, value)
+        else:
+            index = bisect_left(self.bounds, value)
         cells = self.cells
         cells[index] += 1
         cells[-1] += value
@@ -137,16 +141,7 @@ class NativeHistogramChild(HistogramChild):
     ``native.lowest`` to ``native.highest``, and the sum last.
     """
 
-    __slots__ = (
-        "_ceiling",
-        "_edges",
-        "_offset",
-        "_schema",
-        "_threshold",
-        "_top",
-        "_zero",
-        "native",
-    )
+    __slots__ = ("_classic_indexes", "_upper_edges", "_zero", "native")
 
     def __init__(
         self,
@@ -155,33 +150,27 @@ class NativeHistogramChild(HistogramChild):
         bounds: tuple[float, ...],
         cells: Cells,
         native: NativeBuckets,
+        classic_indexes: tuple[int, ...],
     ) -> None:
+        """``classic_indexes`` is ``native.classic_indexes(bounds)``, shared by a family."""
         super().__init__(label_values, label_text, bounds, cells)
         self.native = native
         self._zero = len(bounds) + 1
-        self._top = self._zero + native.highest - native.lowest + 1
-        self._schema = native.schema
-        self._edges = native.edges
-        self._threshold = native.zero_threshold
-        self._ceiling = native.ceiling
-        # The cell of native bucket i is i + _offset, folding in index()'s constant part.
-        self._offset = self._zero + 1 - native.lowest - len(native.edges) + 1
+        self._upper_edges = native.upper_edges
+        self._classic_indexes = classic_indexes
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
         if not value >= 0:
             raise ValueError(f"cannot observe {value}: native histograms count values >= 0")
+        # One search finds the native cell; most native buckets lie within one classic
+        # bucket, which saves the second.
+        cell = bisect_left(self._upper_edges, value)
+        index = self._classic_indexes[cell]
+        if index < 0:
+            index = bisect_left(self.bounds, value)
         cells = self.cells
-        index = bisect_left(self.bounds, value)
         cells[index] += 1
-        if self._threshold < value < self._ceiling:
-            fraction, exponent = math.frexp(value)
-            cells[
-                (exponent << self._schema) + bisect_left(self._edges, fraction) + self._offset
-            ] += 1
-        elif value > self._threshold:  # past the top bucket, +Inf included
-            cells[self._top] += 1
-        else:
-            cells[self._zero] += 1
+        cells[self._zero + cell] += 1
         cells[-1] += value
         if exemplar:
             if self.exemplars is None:
@@ -196,4 +185,4 @@ class NativeHistogramChild(HistogramChild):
     @property
     def native_counts(self) -> list[float]:
         """Each native bucket's count, bucket ``native.lowest`` first."""
-        return list(self.cells[self._zero + 1 : self._top + 1])
+        return list(self.cells[self._zero + 1 : self._zero + len(self._upper_edges)])

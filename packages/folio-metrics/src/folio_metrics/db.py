@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from folio_metrics.children import HistogramChild
 from folio_metrics.native import DEFAULT_NATIVE
 from folio_metrics.registry import MetricsRegistry
 
@@ -73,6 +74,8 @@ class DatabaseMetrics:
             "folio_metrics_db_queries_in_request", default=None
         )
         self._operations: dict[str, str] = {}
+        # Bounded by the family's series cap: overflowed endpoints are never kept.
+        self._per_request: dict[str, HistogramChild] = {}
 
     def instrument(self, engine: Engine | AsyncEngine) -> None:
         """Listen to ``engine``'s events; for an async engine, to its sync core."""
@@ -86,13 +89,21 @@ class DatabaseMetrics:
 
     # The request-scoped count (RequestQueries protocol of the HTTP middleware).
     def start(self) -> object:
-        return self._request_count.set([0])
+        # The count itself is the token, so finish() needs no context lookup. Nothing is
+        # reset: servers run each request in a task of its own, whose context is its own,
+        # and the next request on a task sets a fresh count.
+        count = [0]
+        self._request_count.set(count)
+        return count
 
     def finish(self, token: object, endpoint: str) -> None:
-        counter = self._request_count.get()
-        self._request_count.reset(token)  # type: ignore[arg-type]
-        if counter is not None:
-            self.per_request.labels(endpoint).observe(counter[0])
+        count: list[int] = token  # type: ignore[assignment]
+        child = self._per_request.get(endpoint)
+        if child is None:
+            child = self.per_request.labels(endpoint)
+            if not self.per_request.is_overflow(child):
+                self._per_request[endpoint] = child
+        child.observe(count[0])
 
     def operation(self, statement: str) -> str:
         operation = self._operations.get(statement)

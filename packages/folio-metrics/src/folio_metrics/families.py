@@ -190,6 +190,7 @@ class HistogramFamily(Family[HistogramChild]):
                 f"{self.bounds[0]}; leave native off for a histogram of negative values"
             )
         self.native = native
+        self._classic_indexes = native.classic_indexes(self.bounds) if native else ()
 
     def _new_child(self, label_values: tuple[str, ...]) -> HistogramChild:
         text = label_text(self.label_names, label_values)
@@ -200,7 +201,9 @@ class HistogramFamily(Family[HistogramChild]):
                 label_values, text, self.bounds, self.allocate(label_values, classic + 1)
             )
         cells = self.allocate(label_values, classic + self.native.cell_count + 1)
-        return NativeHistogramChild(label_values, text, self.bounds, cells, self.native)
+        return NativeHistogramChild(
+            label_values, text, self.bounds, cells, self.native, self._classic_indexes
+        )
 
 
 # Any of the three kinds, as registries and renderers hold them.

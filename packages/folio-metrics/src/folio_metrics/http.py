@@ -51,6 +51,8 @@ HISTOGRAMS = (
 class RouteChildren:
     """Every child one (method, endpoint) pair needs, bound once and reused."""
 
+    method: str
+    endpoint: str
     in_progress: GaugeChild
     duration: HistogramChild
     request_size: HistogramChild
@@ -58,6 +60,8 @@ class RouteChildren:
     # The label values after method and endpoint: the extra label's, then the constants.
     tail: tuple[str, ...] = ()
     requests: dict[int, CounterChild] = field(default_factory=dict)
+    # False for children past a series cap: they are handed out, never kept.
+    kept: bool = True
 
 
 class HttpMetrics:
@@ -143,24 +147,26 @@ class HttpMetrics:
         if children is None:
             values = (method, endpoint, *((extra,) if self.extra else ()), *self.const_values)
             children = RouteChildren(
+                method,
+                endpoint,
                 self.in_progress.labels(*values),
                 self.duration.labels(*values),
                 self.request_size.labels(*values),
                 self.response_size.labels(*values),
                 values[2:],
             )
-            if not self._overflowed(children):
+            if self._overflowed(children):
+                children.kept = False
+            else:
                 self._bound[key] = children
         return children
 
-    def count_request(
-        self, children: RouteChildren, method: str, endpoint: str, status: int
-    ) -> CounterChild:
+    def count_request(self, children: RouteChildren, status: int) -> CounterChild:
         """The http_requests_total child for this route and status, bound once."""
         counter = children.requests.get(status)
         if counter is None:
             code = f"{status // 100}xx" if self.group_status else str(status)
-            counter = self.requests.labels(method, endpoint, code, *children.tail)
+            counter = self.requests.labels(children.method, children.endpoint, code, *children.tail)
             if not self.requests.is_overflow(counter):
                 children.requests[status] = counter
         return counter

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 from folio_metrics.asgi import ASGIApp, Message, Receive, Scope, Send
 from folio_metrics.http import OTHER_METHOD, STANDARD_METHODS, HttpMetrics, RouteChildren
-from folio_metrics.labels import Exclusions, ExtraLabel, exclusions
+from folio_metrics.labels import MAX_ANSWERS, Exclusions, ExtraLabel, exclusions
 from folio_metrics.routes import RouteResolver, StarletteRouteResolver
 from folio_metrics.tracing import trace_exemplar
 
@@ -23,6 +23,9 @@ ROUTE_SCOPE_KEY = "folio_metrics.route"
 # Where a server protocol that answered a request itself (a 408 for a body that stopped
 # coming) puts that status, so the request is counted as what the client got, not a 499.
 SERVER_STATUS_SCOPE_KEY = "folio_metrics.server_status"
+# Routes are few (unmatched paths share one template), so the bound ones stay few too.
+MAX_ROUTES = MAX_ANSWERS
+_UNSEEN = object()
 
 
 class PeerTracker(Protocol):
@@ -55,7 +58,6 @@ class _Exchange:
         "body_received",
         "client_gone",
         "client_wait",
-        "complete",
         "ended_at",
         "peers",
         "request_bytes",
@@ -76,9 +78,8 @@ class _Exchange:
         self.status = 0
         self.request_bytes = 0
         self.response_bytes = 0
-        self.complete = False
         self.client_gone = False
-        self.ended_at = 0.0
+        self.ended_at = 0.0  # when the last byte went out; 0.0 until it has
         self.body_received = False
         self.client_wait = 0.0
 
@@ -95,45 +96,34 @@ class _Exchange:
             self.request_bytes += len(message.get("body", b""))
             if not message.get("more_body", False):
                 self.body_received = True
-        elif kind == "http.disconnect" and not self.complete:
+        elif kind == "http.disconnect" and not self.ended_at:
             self.client_gone = True
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # The server's own awaitable is handed back, not awaited in a coroutine of ours:
+        # the messages of every request cost a call here, not a coroutine.
         kind = message["type"]
         if kind == "http.response.body":
             self.response_bytes += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                self.complete = True
-                self.ended_at = time.perf_counter()
-                if self.peers is not None and not self.peers.is_open(self.scope.get("client")):
-                    self.client_gone = True
-            else:
-                # A part of a streamed body waits while a slow reader's socket buffer is full.
-                waiting_since = time.perf_counter()
-                try:
-                    await self.server_send(message)
-                except OSError:
-                    self.client_gone = True
-                    raise
-                self.client_wait += time.perf_counter() - waiting_since
-                return
+            if message.get("more_body", False):
+                return self._send_part(message)
+            self.ended_at = time.perf_counter()
+            if self.peers is not None and not self.peers.is_open(self.scope.get("client")):
+                self.client_gone = True
         elif kind == "http.response.start":
             self.status = message["status"]
-        # Inlined rather than a helper: every message of every request passes here.
+        return self.server_send(message)
+
+    async def _send_part(self, message: Message) -> None:
+        # A part of a streamed body waits while a slow reader's socket buffer is full.
+        waiting_since = time.perf_counter()
         try:
             await self.server_send(message)
         except OSError:
             self.client_gone = True
             raise
-
-    def final_status(self, error: BaseException | None) -> int:
-        if self.client_gone:
-            status: int = self.scope.get(SERVER_STATUS_SCOPE_KEY, CLIENT_CLOSED_REQUEST)
-            return status
-        if error is not None or not self.status:
-            return 500
-        return self.status
+        self.client_wait += time.perf_counter() - waiting_since
 
 
 class MetricsMiddleware:
@@ -168,6 +158,7 @@ class MetricsMiddleware:
         self.exemplars = exemplars
         self.extra_label = extra_label
         self.on_start = on_start
+        self._routes: dict[tuple[str, str, str], RouteChildren | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.on_start is not None:
@@ -176,19 +167,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
-            endpoint = self.resolver(scope)
-            scope[ROUTE_SCOPE_KEY] = endpoint
-            excluded = endpoint in self.exclude
-            if not excluded:
-                extra = self._extra(scope) if self.extra_label is not None else ""
+            route = self._route(scope)
+            if route is not None:
                 query_token = self.queries.start() if self.queries is not None else None
-                children = self.metrics.bind(method, endpoint, extra)
-                children.in_progress.inc()
+                route.in_progress.inc()
         except Exception:
             self.metrics.registry.record_hook_error("http_middleware")
-            excluded = True
-        if excluded:  # outside the try: the app's own errors are not instrumentation's
+            route = None
+        if route is None:  # outside the try: the app's own errors are not instrumentation's
             await self.app(scope, receive, send)
             return
         exchange = _Exchange(scope, receive, send, self.peers)
@@ -199,16 +185,42 @@ class MetricsMiddleware:
         except asyncio.CancelledError:
             exchange.client_gone = True
             raise
+        except OSError as exception:
+            # Once the response has started, the server's send raised it: the client's
+            # connection broke as the response went out.
+            exchange.client_gone = exchange.client_gone or bool(exchange.status)
+            error = exception
+            raise
         except BaseException as exception:
             error = exception
             raise
         finally:
             try:
-                self._record(scope, method, endpoint, children, exchange, started_at, error)
+                self._record(route, exchange, started_at, error)
                 if self.queries is not None:
-                    self.queries.finish(query_token, endpoint)
+                    self.queries.finish(query_token, route.endpoint)
             except Exception:
                 self.metrics.registry.record_hook_error("http_middleware")
+
+    def _route(self, scope: Scope) -> RouteChildren | None:
+        """This request's children, bound once per route; None for an excluded route."""
+        method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
+        endpoint = self.resolver(scope)
+        scope[ROUTE_SCOPE_KEY] = endpoint
+        extra = ""
+        if self.extra_label is not None:
+            if endpoint in self.exclude:  # the hook runs only for requests it labels
+                return None
+            extra = self._extra(scope)
+        key = (method, endpoint, extra)
+        route = self._routes.get(key, _UNSEEN)
+        if route is _UNSEEN:
+            route = None if endpoint in self.exclude else self.metrics.bind(*key)
+            if route is None or route.kept:
+                if len(self._routes) >= MAX_ROUTES:
+                    self._routes.clear()  # a resolver that returns raw paths: stay bounded
+                self._routes[key] = route
+        return route  # type: ignore[return-value]
 
     def _extra(self, scope: Scope) -> str:
         """The extra label's value; its ``other`` value, counted, if the hook fails."""
@@ -229,26 +241,29 @@ class MetricsMiddleware:
 
     def _record(
         self,
-        scope: Scope,
-        method: str,
-        endpoint: str,
-        children: RouteChildren,
+        route: RouteChildren,
         exchange: _Exchange,
         started_at: float,
         error: BaseException | None,
     ) -> None:
-        children.in_progress.dec()
-        status = exchange.final_status(error)
+        route.in_progress.dec()
+        if exchange.client_gone:
+            status: int = exchange.scope.get(SERVER_STATUS_SCOPE_KEY, CLIENT_CLOSED_REQUEST)
+        elif error is not None or not exchange.status:
+            status = 500
+        else:
+            status = exchange.status
         ended_at = exchange.ended_at or time.perf_counter()
-        exemplar = trace_exemplar(scope) if self.exemplars else None
-        self.metrics.count_request(children, method, endpoint, status).inc(exemplar=exemplar)
+        exemplar = trace_exemplar(exchange.scope) if self.exemplars else None
+        counter = route.requests.get(status) or self.metrics.count_request(route, status)
+        counter.inc(1.0, exemplar)
         # The server's own time: waiting for a slow client is not the server being slow.
         # Never below zero: a wait can overlap the handler's own time (a receive running
         # beside a streamed send), and a duration histogram refuses negative values.
-        duration = max(0.0, ended_at - started_at - exchange.client_wait)
-        children.duration.observe(duration, exemplar)
-        children.request_size.observe(exchange.request_bytes)
-        children.response_size.observe(exchange.response_bytes)
+        duration = ended_at - started_at - exchange.client_wait
+        route.duration.observe(duration if duration > 0.0 else 0.0, exemplar)
+        route.request_size.observe(exchange.request_bytes)
+        route.response_size.observe(exchange.response_bytes)
         # A client that left is not the app's error, whatever the handler raised as it noticed.
         if status != CLIENT_CLOSED_REQUEST and (status >= 400 or error is not None):
-            self.metrics.record_error(endpoint, status, error)
+            self.metrics.record_error(route.endpoint, status, error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -81,6 +81,33 @@ class NativeBuckets:
     def ceiling(self) -> float:
         """The top bucket's upper edge: larger observations count in the top bucket too."""
         return float(2.0 ** (self.highest / (1 << self.schema)))
+
+    def upper_edge(self, index: int) -> float:
+        """Bucket ``index``'s upper edge, exactly the number ``index()`` compares with."""
+        per_power = 1 << self.schema
+        position = (index - 1) % per_power + 1
+        return math.ldexp(self.edges[position], (index + per_power - position) >> self.schema)
+
+    @cached_property
+    def upper_edges(self) -> tuple[float, ...]:
+        """The zero threshold, then each bucket's upper edge, the top one infinite.
+
+        ``bisect_left`` of a value in it is the value's cell past the classic buckets, the
+        zero bucket's being 0: one C call in place of ``index()``'s arithmetic.
+        """
+        inner = (self.upper_edge(index) for index in range(self.lowest, self.highest))
+        return (self.zero_threshold, *inner, math.inf)
+
+    def classic_indexes(self, bounds: Sequence[float]) -> tuple[int, ...]:
+        """For each native cell (see ``upper_edges``), the classic bucket of every value in
+        it, or -1 where a classic bound falls inside and the value must be looked up."""
+        indexes = []
+        lower = -math.inf
+        for upper in self.upper_edges:
+            inside = any(lower < bound < upper for bound in bounds)
+            indexes.append(-1 if inside else bisect_right(bounds, lower))
+            lower = upper
+        return tuple(indexes)
 
     @cached_property
     def cell_count(self) -> int:
