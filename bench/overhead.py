@@ -485,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.middleware_cost import measure_or_skip  # folio-api's app: imported only here
 
     in_process = measure_or_skip(arguments.quick)
+    from bench import instructions
+
+    counted = instructions.measure_or_skip(arguments.quick)
     elapsed = time.monotonic() - started
     path = write_results(
         "overhead",
@@ -494,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "elapsed_seconds": round(elapsed, 1),
             "configurations": configurations,
             "in_process": in_process,
+            "instructions": counted,
             "method": method_text(settings),
             "commands": example_commands(settings),
             "versions": versions(*PACKAGES),

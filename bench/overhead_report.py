@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench import instructions
 from bench.intervals import plus_minus
 from bench.middleware_cost import AIM_US, PROFILE_ROWS, method_text
 
@@ -39,8 +40,44 @@ def report_lines(overhead: dict[str, Any] | None) -> list[str]:
         f"{'met' if folio['median'] <= AIM_US else 'not met'}.",
         "",
         *_profile_lines(in_process["profile"]),
+        *_instruction_lines(overhead.get("instructions"), in_process),
     ]
     return lines
+
+
+def _instruction_lines(counted: dict[str, Any] | None, in_process: dict[str, Any]) -> list[str]:
+    title = "### Instructions per request, in process"
+    if not counted or "skipped" in counted:
+        reason = counted["skipped"] if counted else "not run"
+        return [title, "", f"Not counted: {reason}.", ""]
+    per_request = counted["instructions_per_request"]
+    lines = [
+        title,
+        "",
+        instructions.method_text(counted["calls"]),
+        "",
+        "| variant | instructions/request |",
+        "| --- | ---: |",
+        *(f"| {variant} | {number:,.0f} |" for variant, number in per_request.items()),
+        "",
+    ]
+    if "folio_minus_empty" not in counted:
+        return lines
+    rate = _rate(counted, in_process)
+    folio = counted["folio_minus_empty"]
+    lines += [
+        f"folio minus empty-middleware: **{folio:,.0f} instructions**, about "
+        f"{folio / rate:.1f} µs at this run's in-process rate of {rate:,.0f} instructions/µs "
+        f"(the {AIM_US:g} µs aim is about {AIM_US * rate:,.0f}).",
+        "",
+        "| part of folio's cost | instructions/request | share |",
+        "| --- | ---: | ---: |",
+    ]
+    parts = counted["parts"]
+    rest = "the rest: wrapping send, the route's children, the gauge, counter and histograms"
+    for part, number in [*parts.items(), (rest, folio - sum(parts.values()))]:
+        lines.append(f"| {part} | {number:,.0f} | {number / folio:.0%} |")
+    return [*lines, ""]
 
 
 def _served_lines(overhead: dict[str, Any]) -> list[str]:
@@ -98,7 +135,24 @@ def target_rows(overhead: dict[str, Any] | None) -> list[tuple[str, str, str, bo
         rows.append(
             _target("folio minus empty middleware, in process", in_process["folio_minus_empty_us"])
         )
+    counted = (overhead or {}).get("instructions", {})
+    if "folio_minus_empty" in counted and "variants" in in_process:
+        rate = (
+            counted["instructions_per_request"]["folio"] / in_process["variants"]["folio"]["median"]
+        )
+        micros = counted["folio_minus_empty"] / rate
+        value = f"{counted['folio_minus_empty']:,.0f} instructions, about {micros:.1f} µs"
+        rows.append(
+            ("folio minus empty middleware, counted", f"<= {AIM_US:g} µs", value, micros <= AIM_US)
+        )
     return rows
+
+
+def _rate(counted: dict[str, Any], in_process: dict[str, Any]) -> float:
+    """Instructions per µs in this run: folio's count over its in-process time."""
+    folio_us: float = in_process["variants"]["folio"]["median"]
+    instructions_per_request: float = counted["instructions_per_request"]["folio"]
+    return instructions_per_request / folio_us
 
 
 def _target(what: str, difference: dict[str, float]) -> tuple[str, str, str, bool]:

@@ -54,6 +54,9 @@ def test_quick_bench_produces_every_row(tmp_path: Path) -> None:
     assert set(in_process["variants"]) == set(IN_PROCESS_VARIANTS)
     assert in_process["folio_minus_empty_us"]["median"] > 0
     assert in_process["profile"]
+    counted = overhead["instructions"]["instructions_per_request"]
+    assert counted["empty-middleware"] > counted["none"] > 0
+    assert "### Instructions per request, in process" in report.read_text()
     appspeed = json.loads((tmp_path / "appspeed.json").read_text())
     rows = appspeed["backends"]["sqlite"]["after"]["rows"]
     assert set(rows) == {row.id for row in APP_ROWS}

@@ -1,0 +1,57 @@
+"""bench.instructions counts what it says, repeatably, and takes away one part at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bench.instructions import PARTS, VARIANTS, count, missing_tools, summarise, variant_app
+from bench.middleware_cost import batch, request_scope
+from folio_metrics import MetricsMiddleware
+from folio_metrics.exposition import render
+from folio_metrics.routes import StarletteRouteResolver
+
+from tests.ci import unavailable
+from tests.processes import counter
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_every_variant_answers_and_folio_lacks_only_its_named_part(variant: str) -> None:
+    app: Any = variant_app(variant)
+    await batch(app, 3, request_scope())
+    if not variant.startswith("folio"):
+        assert not isinstance(app, MetricsMiddleware)
+        return
+    assert isinstance(app, MetricsMiddleware)
+    text = render(app.metrics.registry).decode()
+    labels = {"method": "GET", "endpoint": "/api/projects/{slug}", "status": "200"}
+    assert counter(text, "http_requests_total", **labels) == 3, text
+    kept = {
+        "folio, no per-request query count": app.queries is not None,
+        "folio, no exemplars": app.exemplars,
+        "folio, no connection tracker": app.peers is not None,
+        "folio, a fixed route template": isinstance(app.resolver, StarletteRouteResolver),
+    }
+    assert [part for part, there in kept.items() if not there] == (
+        [variant] if variant in PARTS else []
+    )
+
+
+def test_counts_repeat_exactly_and_a_middleware_layer_costs_instructions() -> None:
+    missing = missing_tools()
+    if missing:
+        unavailable(f"{' and '.join(missing)} not found: install Debian's valgrind and gcc")
+    variants = ["none", "empty-middleware"]
+    first, second = count(variants, 100), count(variants, 100)
+    assert first == pytest.approx(second, rel=1e-3)
+    assert first["empty-middleware"] - first["none"] > 500, first
+
+
+def test_parts_are_folio_minus_folio_without_them() -> None:
+    counts = {"none": 10.0, "empty-middleware": 15.0, "folio": 100.0}
+    counts |= {variant: 100.0 - 10 * (number + 1) for number, variant in enumerate(PARTS)}
+    summary = summarise(counts)
+    assert summary["folio_minus_empty"] == 85.0
+    assert summary["empty_minus_none"] == 5.0
+    assert list(summary["parts"].values()) == [10.0, 20.0, 30.0, 40.0]
+    assert list(summary["parts"]) == list(PARTS.values())
