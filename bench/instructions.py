@@ -26,6 +26,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from bench.common import ROOT
+from bench.instruction_items import EMPTY_LOOP, STEPS
 
 WARM_UP_CALLS = 300
 CALLS = 2000
@@ -93,8 +94,11 @@ def build_helper(directory: Path) -> Path:
     return library
 
 
-def count(variants: Sequence[str], calls: int) -> dict[str, float]:
-    """Instructions per call of each variant, counted under callgrind in one process."""
+def count(
+    variants: Sequence[str], calls: int, *, steps: bool = False
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Instructions per call of each variant and, with ``steps``, of each of folio's steps
+    (instruction_items), counted under callgrind in one process."""
     with tempfile.TemporaryDirectory(prefix="folio-instructions-") as name:
         directory = Path(name)
         helper = build_helper(directory)
@@ -112,6 +116,7 @@ def count(variants: Sequence[str], calls: int) -> dict[str, float]:
             str(helper),
             "--calls",
             str(calls),
+            *(["--steps"] if steps else []),
             *variants,
         ]
         # A fixed hash seed: dict and set layouts, so the counts, repeat from run to run.
@@ -122,10 +127,16 @@ def count(variants: Sequence[str], calls: int) -> dict[str, float]:
         if done.returncode:
             raise RuntimeError(f"callgrind run failed: {done.stderr.decode()[-2000:]}")
         dumps = sorted(directory.glob("counts.*"), key=lambda path: int(path.suffix[1:]))
-        if len(dumps) != len(variants):
-            raise RuntimeError(f"expected {len(variants)} counts, callgrind wrote {len(dumps)}")
-        totals = [_total(path.read_bytes()) for path in dumps]
-    return {variant: total / calls for variant, total in zip(variants, totals, strict=True)}
+        labels = [*variants, *((EMPTY_LOOP, *(label for label, _ in STEPS)) if steps else ())]
+        if len(dumps) != len(labels):
+            raise RuntimeError(f"expected {len(labels)} counts, callgrind wrote {len(dumps)}")
+        per_call = {
+            label: _total(path.read_bytes()) / calls
+            for label, path in zip(labels, dumps, strict=True)
+        }
+    loop = per_call.pop(EMPTY_LOOP, 0.0)
+    step_counts = {label: per_call.pop(label) - loop for label, _ in STEPS} if steps else {}
+    return per_call, step_counts
 
 
 def _total(dump: bytes) -> int:
@@ -161,10 +172,11 @@ def measure_or_skip(quick: bool, log: Callable[[str], None] = print) -> dict[str
         return {"skipped": reason}
     variants, calls = (QUICK_VARIANTS, QUICK_CALLS) if quick else (VARIANTS, CALLS)
     try:
-        summary = summarise(count(variants, calls))
+        per_call, steps = count(variants, calls, steps=not quick)
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         log(f"instructions: skipped: {error}")
         return {"skipped": str(error)}
+    summary = {**summarise(per_call), "steps": steps}
     log(
         "instructions per request: "
         + ", ".join(f"{v} {n:,.0f}" for v, n in summary["instructions_per_request"].items())
@@ -181,7 +193,8 @@ def method_text(calls: int) -> str:
     )
 
 
-async def _run_batches(helper: Path, calls: int, variants: Sequence[str]) -> None:
+async def _run_batches(helper: Path, calls: int, variants: Sequence[str], steps: bool) -> None:
+    from bench.instruction_items import step_loops
     from bench.middleware_cost import batch, request_scope
 
     marks = ctypes.CDLL(str(helper))
@@ -192,6 +205,15 @@ async def _run_batches(helper: Path, calls: int, variants: Sequence[str]) -> Non
         marks.count_from_here()
         await batch(app, calls, scope)
         marks.count_to_here()
+    if not steps:
+        return
+    folio: Any = variant_app("folio")
+    await batch(folio, WARM_UP_CALLS, scope)
+    for run in step_loops(folio, scope).values():
+        run(WARM_UP_CALLS)
+        marks.count_from_here()
+        run(calls)
+        marks.count_to_here()
 
 
 def main() -> int:
@@ -199,10 +221,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="none and empty-middleware only")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, default=CALLS, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("variants", nargs="*", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker is not None:  # inside valgrind: run the batches, nothing else
-        asyncio.run(_run_batches(arguments.worker, arguments.calls, arguments.variants))
+        batches = _run_batches(
+            arguments.worker, arguments.calls, arguments.variants, arguments.steps
+        )
+        asyncio.run(batches)
         return 0
     result = measure_or_skip(arguments.quick)
     return 1 if "skipped" in result else 0

@@ -77,6 +77,22 @@ def _instruction_lines(counted: dict[str, Any] | None, in_process: dict[str, Any
     rest = "the rest: wrapping send, the route's children, the gauge, counter and histograms"
     for part, number in [*parts.items(), (rest, folio - sum(parts.values()))]:
         lines.append(f"| {part} | {number:,.0f} | {number / folio:.0%} |")
+    return [*lines, "", *_step_lines(counted.get("steps", {}), folio)]
+
+
+def _step_lines(steps: dict[str, float], folio: float) -> list[str]:
+    if not steps:
+        return []
+    lines = [
+        "Each step of folio's request, counted alone in a loop of its own (the loop's own "
+        "cost taken off). What they do not add up to is the ASGI plumbing: the middleware's "
+        "own coroutine, its try blocks and the calls between the steps.",
+        "",
+        "| step | instructions | share of folio minus empty |",
+        "| --- | ---: | ---: |",
+    ]
+    for step, number in steps.items():
+        lines.append(f"| {step} | {number:,.0f} | {number / folio:.0%} |")
     return [*lines, ""]
 
 

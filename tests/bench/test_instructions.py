@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bench.instruction_items import STEPS
 from bench.instructions import PARTS, VARIANTS, count, missing_tools, summarise, variant_app
 from bench.middleware_cost import batch, request_scope
 from folio_metrics import MetricsMiddleware
@@ -42,9 +43,24 @@ def test_counts_repeat_exactly_and_a_middleware_layer_costs_instructions() -> No
     if missing:
         unavailable(f"{' and '.join(missing)} not found: install Debian's valgrind and gcc")
     variants = ["none", "empty-middleware"]
-    first, second = count(variants, 100), count(variants, 100)
+    (first, no_steps), (second, _) = count(variants, 100), count(variants, 100)
     assert first == pytest.approx(second, rel=1e-3)
     assert first["empty-middleware"] - first["none"] > 500, first
+    assert no_steps == {}
+
+
+def test_each_step_is_counted_without_its_loop() -> None:
+    missing = missing_tools()
+    if missing:
+        unavailable(f"{' and '.join(missing)} not found: install Debian's valgrind and gcc")
+    per_call, steps = count(["folio"], 100, steps=True)
+    assert list(steps) == [label for label, _ in STEPS]
+    # Two clock reads are two C calls: more than nothing, far less than a whole request.
+    assert 0 < steps["two clock reads"] < per_call["folio"] / 10, steps
+    assert (
+        steps["route lookup: resolver, exclusions and the route's children"]
+        > (steps["  of which the route template resolver"])
+    )
 
 
 def test_parts_are_folio_minus_folio_without_them() -> None:
