@@ -103,8 +103,9 @@ class HistogramChild:
         self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
-        if not value:  # a bodiless request, a request without queries: no search needed
+        if not value:  # a bodiless request, a request without queries: no search, no sum
             index = self._zero_index
+            self.cells[index] += 1
         elif value < 0 and self.bounds[0] >= 0:
             # Its sum would go down, which no scraper accepts of a counter-like sum.
             raise ValueError(
@@ -113,9 +114,9 @@ class HistogramChild:
             )
         else:
             index = bisect_left(self.bounds, value)
-        cells = self.cells
-        cells[index] += 1
-        cells[-1] += value
+            cells = self.cells
+            cells[index] += 1
+            cells[-1] += value
         if exemplar:
             if self.exemplars is None:
                 self.exemplars = [None] * (len(self.bounds) + 1)

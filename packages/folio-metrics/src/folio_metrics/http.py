@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from folio_metrics.children import CounterChild, GaugeChild, HistogramChild
+from folio_metrics.children import Cells, CounterChild, GaugeChild, HistogramChild
 from folio_metrics.native import DEFAULT_NATIVE, NativeBuckets
 from folio_metrics.registry import MetricsRegistry
 
@@ -62,6 +62,11 @@ class RouteChildren:
     requests: dict[int, CounterChild] = field(default_factory=dict)
     # False for children past a series cap: they are handed out, never kept.
     kept: bool = True
+    # The in-progress gauge's cells, moved up and down without two calls per request.
+    in_progress_cells: Cells = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.in_progress_cells = self.in_progress.cells
 
 
 class HttpMetrics:

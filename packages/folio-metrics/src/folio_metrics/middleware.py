@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Collection
+from time import perf_counter
+from types import FunctionType, MethodType
 from typing import Protocol
 
 from folio_metrics.asgi import ASGIApp, Message, Receive, Scope, Send
@@ -88,9 +89,9 @@ class _Exchange:
             # Later calls wait for a disconnect, often beside the app's own work: not a wait.
             message = await self.server_receive()
         else:
-            waiting_since = time.perf_counter()
+            waiting_since = perf_counter()
             message = await self.server_receive()
-            self.client_wait += time.perf_counter() - waiting_since
+            self.client_wait += perf_counter() - waiting_since
         kind = message["type"]
         if kind == "http.request":
             self.request_bytes += len(message.get("body", b""))
@@ -108,7 +109,7 @@ class _Exchange:
             self.response_bytes += len(message.get("body", b""))
             if message.get("more_body", False):
                 return self._send_part(message)
-            self.ended_at = time.perf_counter()
+            self.ended_at = perf_counter()
             if self.peers is not None and not self.peers.is_open(self.scope.get("client")):
                 self.client_gone = True
         elif kind == "http.response.start":
@@ -117,13 +118,13 @@ class _Exchange:
 
     async def _send_part(self, message: Message) -> None:
         # A part of a streamed body waits while a slow reader's socket buffer is full.
-        waiting_since = time.perf_counter()
+        waiting_since = perf_counter()
         try:
             await self.server_send(message)
         except OSError:
             self.client_gone = True
             raise
-        self.client_wait += time.perf_counter() - waiting_since
+        self.client_wait += perf_counter() - waiting_since
 
 
 class MetricsMiddleware:
@@ -170,7 +171,7 @@ class MetricsMiddleware:
             route = self._route(scope)
             if route is not None:
                 query_token = self.queries.start() if self.queries is not None else None
-                route.in_progress.inc()
+                route.in_progress_cells[0] += 1.0
         except Exception:
             self.metrics.registry.record_hook_error("http_middleware")
             route = None
@@ -178,7 +179,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         exchange = _Exchange(scope, receive, send, self.peers)
-        started_at = time.perf_counter()
+        started_at = perf_counter()
         error: BaseException | None = None
         try:
             await self.app(scope, exchange.receive, exchange.send)
@@ -205,7 +206,7 @@ class MetricsMiddleware:
     def _route(self, scope: Scope) -> RouteChildren | None:
         """This request's children, bound once per route; None for an excluded route."""
         method = scope["method"] if scope["method"] in STANDARD_METHODS else OTHER_METHOD
-        endpoint = self.resolver(scope)
+        endpoint = self._resolve(scope)
         scope[ROUTE_SCOPE_KEY] = endpoint
         extra = ""
         if self.extra_label is not None:
@@ -221,6 +222,18 @@ class MetricsMiddleware:
                     self._routes.clear()  # a resolver that returns raw paths: stay bounded
                 self._routes[key] = route
         return route  # type: ignore[return-value]
+
+    @property
+    def resolver(self) -> RouteResolver:
+        """What names each request's route template."""
+        return self._resolver
+
+    @resolver.setter
+    def resolver(self, resolver: RouteResolver) -> None:
+        self._resolver = resolver
+        # Calling an instance looks its __call__ up on every call; bound once, it is not.
+        call = getattr(type(resolver), "__call__", None)  # noqa: B004 (the function, not a test)
+        self._resolve = MethodType(call, resolver) if isinstance(call, FunctionType) else resolver
 
     def _extra(self, scope: Scope) -> str:
         """The extra label's value; its ``other`` value, counted, if the hook fails."""
@@ -246,14 +259,14 @@ class MetricsMiddleware:
         started_at: float,
         error: BaseException | None,
     ) -> None:
-        route.in_progress.dec()
+        route.in_progress_cells[0] -= 1.0
         if exchange.client_gone:
             status: int = exchange.scope.get(SERVER_STATUS_SCOPE_KEY, CLIENT_CLOSED_REQUEST)
         elif error is not None or not exchange.status:
             status = 500
         else:
             status = exchange.status
-        ended_at = exchange.ended_at or time.perf_counter()
+        ended_at = exchange.ended_at or perf_counter()
         exemplar = trace_exemplar(exchange.scope) if self.exemplars else None
         counter = route.requests.get(status) or self.metrics.count_request(route, status)
         counter.inc(1.0, exemplar)
