@@ -122,11 +122,9 @@ def instrument(
     if hasattr(app, "add_middleware") and hasattr(app, "router"):
         # Starlette and FastAPI: the same object, with a route and a middleware added.
         if endpoint is not None and metrics_path is not None:
-            from starlette.routing import Route
+            from folio_metrics.metrics_route import MetricsRoute
 
-            route = Route(metrics_path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
-            # First, so that no catch-all route or mount of the app's can hide it.
-            app.router.routes.insert(0, route)
+            app.router.routes.insert(0, MetricsRoute(metrics_path, endpoint))
         app.add_middleware(MetricsMiddleware, **options)
         return app
     return InstrumentedApp(MetricsMiddleware(app, **options), metrics_path, endpoint)

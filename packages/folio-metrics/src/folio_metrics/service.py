@@ -50,16 +50,12 @@ class ServiceMetrics:
         queries: RequestQueries | None = None,
     ) -> None:
         """Serve the registry at ``path`` and wrap ``app`` in the HTTP middleware."""
-        from starlette.routing import Route
-
+        from folio_metrics.metrics_route import MetricsRoute
         from folio_metrics.routes import StarletteRouteResolver
 
         endpoint = MetricsEndpoint(self.registry, token=token, refusal_hint=refusal_hint)
         # A plain Starlette route: the endpoint is an ASGI app, not a FastAPI handler.
-        # First, so that no catch-all route or mount of the app's can hide it.
-        app.router.routes.insert(
-            0, Route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
-        )
+        app.router.routes.insert(0, MetricsRoute(path, endpoint))
         app.add_middleware(
             MetricsMiddleware,
             metrics=self.http,
