@@ -38,7 +38,11 @@ PARTS = {
     "folio, no connection tracker": "asking the connection tracker at the last byte",
     "folio, a fixed route template": "resolving the route template",
 }
-VARIANTS = ("none", "empty-middleware", "folio", *PARTS)
+# bench.overhead's served FastAPI apps, called ASGI-direct: what the wrk runs compare.
+APP_PREFIX = "whole app, "
+APP_VARIANTS = tuple(APP_PREFIX + name for name in ("bare", "empty-middleware", "folio"))
+APP_PATH = "/api/projects/42"
+VARIANTS = ("none", "empty-middleware", "folio", *PARTS, *APP_VARIANTS)
 QUICK_VARIANTS = ("none", "empty-middleware")
 HELPER_SOURCE = """\
 #include <valgrind/callgrind.h>
@@ -57,6 +61,10 @@ def variant_app(variant: str) -> ASGIApp:
     from bench.middleware_cost import folio_api_middleware, request_scope, trivial_app
     from bench.overhead_apps import PassThroughMiddleware
 
+    if variant.startswith(APP_PREFIX):
+        from bench.overhead_apps import create_app
+
+        return create_app(variant.removeprefix(APP_PREFIX))
     if variant == "none":
         return trivial_app
     if variant == "empty-middleware":
@@ -74,6 +82,16 @@ def variant_app(variant: str) -> ASGIApp:
     elif variant != "folio":
         raise ValueError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
     return folio
+
+
+def variant_scope(variant: str) -> dict[str, Any]:
+    """The request each call of ``variant`` gets: the served apps' path for a whole app."""
+    from bench.middleware_cost import request_scope
+
+    scope = request_scope()
+    if variant.startswith(APP_PREFIX):
+        scope |= {"path": APP_PATH, "raw_path": APP_PATH.encode()}
+    return scope
 
 
 def missing_tools() -> list[str]:
@@ -160,6 +178,9 @@ def summarise(per_call: dict[str, float]) -> dict[str, Any]:
             for variant, part in PARTS.items()
             if variant in per_call
         }
+    apps = [per_call.get(APP_PREFIX + name) for name in ("empty-middleware", "folio")]
+    if None not in apps:
+        summary["app_folio_minus_empty"] = apps[1] - apps[0]  # type: ignore[operator]
     return summary
 
 
@@ -198,9 +219,9 @@ async def _run_batches(helper: Path, calls: int, variants: Sequence[str], steps:
     from bench.middleware_cost import batch, request_scope
 
     marks = ctypes.CDLL(str(helper))
-    scope = request_scope()
     for variant in variants:
         app = variant_app(variant)
+        scope = variant_scope(variant)
         await batch(app, WARM_UP_CALLS, scope)
         marks.count_from_here()
         await batch(app, calls, scope)
@@ -208,6 +229,7 @@ async def _run_batches(helper: Path, calls: int, variants: Sequence[str], steps:
     if not steps:
         return
     folio: Any = variant_app("folio")
+    scope = request_scope()
     await batch(folio, WARM_UP_CALLS, scope)
     for run in step_loops(folio, scope).values():
         run(WARM_UP_CALLS)

@@ -73,6 +73,15 @@ def _instruction_lines(counted: dict[str, Any] | None, in_process: dict[str, Any
         "| part of folio's cost | instructions/request | share |",
         "| --- | ---: | ---: |",
     ]
+    whole = counted.get("app_folio_minus_empty")
+    if whole is not None:
+        empty_app = per_request[instructions.APP_PREFIX + "empty-middleware"]
+        lines += [
+            f"In the served runs' own FastAPI app, called the same way, folio adds {whole:,.0f} "
+            f"instructions to the empty middleware's {empty_app:,.0f} "
+            f"({whole / empty_app:.1%}), the metrics route's place in the routing included.",
+            "",
+        ]
     parts = counted["parts"]
     rest = "the rest: wrapping send, the route's children, the gauge, counter and histograms"
     for part, number in [*parts.items(), (rest, folio - sum(parts.values()))]:

@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 from bench.instruction_items import STEPS
-from bench.instructions import PARTS, VARIANTS, count, missing_tools, summarise, variant_app
-from bench.middleware_cost import batch, request_scope
+from bench.instructions import (
+    PARTS,
+    VARIANTS,
+    count,
+    missing_tools,
+    summarise,
+    variant_app,
+    variant_scope,
+)
+from bench.middleware_cost import batch
 from folio_metrics import MetricsMiddleware
 from folio_metrics.exposition import render
 from folio_metrics.routes import StarletteRouteResolver
@@ -19,7 +27,18 @@ from tests.processes import counter
 @pytest.mark.parametrize("variant", VARIANTS)
 async def test_every_variant_answers_and_folio_lacks_only_its_named_part(variant: str) -> None:
     app: Any = variant_app(variant)
-    await batch(app, 3, request_scope())
+    answers: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answers.append(message["status"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    await app(variant_scope(variant), receive, send)
+    assert answers == [200], variant
+    await batch(app, 2, variant_scope(variant))
     if not variant.startswith("folio"):
         assert not isinstance(app, MetricsMiddleware)
         return
