@@ -13,6 +13,7 @@ from bench.native import report_lines as native_lines
 from bench.overhead_apps import VARIANTS
 from bench.overhead_report import report_lines as middleware_lines
 from bench.overhead_report import target_rows as middleware_targets
+from bench.overhead_report import verdict_text
 
 
 def write_report(results: Path, destination: Path, *, quick: bool) -> Path:
@@ -49,7 +50,7 @@ def _app_targets(appspeed: dict[str, Any] | None, overhead: dict[str, Any] | Non
     lines = ["## Against the app-speed aims", "", "| what | aim | this run | met |"]
     lines += ["|---|---|---|---|"]
     lines += [
-        f"| {what} | {aim} | {value} | {'yes' if met else 'no'} |" for what, aim, value, met in rows
+        f"| {what} | {aim} | {value} | {verdict_text(met)} |" for what, aim, value, met in rows
     ]
     return [*lines, ""]
 
@@ -107,7 +108,7 @@ def _targets(
         return []
     lines = ["## Against the targets", "", "| what | aim | this run | met |", "|---|---|---|---|"]
     lines += [
-        f"| {what} | {aim} | {value} | {'yes' if met else 'no'} |" for what, aim, value, met in rows
+        f"| {what} | {aim} | {value} | {verdict_text(met)} |" for what, aim, value, met in rows
     ]
     return [*lines, ""]
 

@@ -16,6 +16,7 @@ from bench.instructions import (
     variant_scope,
 )
 from bench.middleware_cost import batch
+from bench.overhead_report import verdict
 from folio_metrics import MetricsMiddleware
 from folio_metrics.exposition import render
 from folio_metrics.routes import StarletteRouteResolver
@@ -90,3 +91,11 @@ def test_parts_are_folio_minus_folio_without_them() -> None:
     assert summary["empty_minus_none"] == 5.0
     assert list(summary["parts"].values()) == [10.0, 20.0, 30.0, 40.0]
     assert list(summary["parts"]) == list(PARTS.values())
+
+
+def test_an_interval_that_holds_the_aim_is_unresolved() -> None:
+    """A run meets the aim only when its whole interval does; a wide one cannot tell."""
+    assert verdict({"median": 4.0, "low": 3.0, "high": 4.9}) is True
+    assert verdict({"median": 4.0, "low": 3.0, "high": 6.0}) is None
+    assert verdict({"median": -20.0, "low": -50.0, "high": 35.0}) is None
+    assert verdict({"median": 8.0, "low": 5.1, "high": 9.0}) is False
