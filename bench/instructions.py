@@ -41,7 +41,6 @@ PARTS = {
 # bench.overhead's served FastAPI apps, called ASGI-direct: what the wrk runs compare.
 APP_PREFIX = "whole app, "
 APP_VARIANTS = tuple(APP_PREFIX + name for name in ("bare", "empty-middleware", "folio"))
-APP_PATH = "/api/projects/42"
 VARIANTS = ("none", "empty-middleware", "folio", *PARTS, *APP_VARIANTS)
 QUICK_VARIANTS = ("none", "empty-middleware")
 HELPER_SOURCE = """\
@@ -87,10 +86,11 @@ def variant_app(variant: str) -> ASGIApp:
 def variant_scope(variant: str) -> dict[str, Any]:
     """The request each call of ``variant`` gets: the served apps' path for a whole app."""
     from bench.middleware_cost import request_scope
+    from bench.overhead import TARGET_PATH
 
     scope = request_scope()
     if variant.startswith(APP_PREFIX):
-        scope |= {"path": APP_PATH, "raw_path": APP_PATH.encode()}
+        scope |= {"path": TARGET_PATH, "raw_path": TARGET_PATH.encode()}
     return scope
 
 
